@@ -1,0 +1,127 @@
+// operant/metrics/detail/cells.h — where counter and histogram values live (internal).
+//
+// Why: an atomic read-modify-write costs ~6 ns even uncontended and far more when two cores share
+// a cache line; client_golang and prometheus-cpp pay it on every increment. Here every thread owns
+// a private arena of 64-bit cells and is the only writer of its cells, so an increment is a relaxed
+// load and store to memory no other core writes. A scrape sums a slot across all threads (plus the
+// cells of threads that have exited, folded into a "retired" arena under an exclusive lock).
+//
+// A metric owns a *slot range* of cells: a counter two (an integer part and a double part), a
+// histogram one per bucket plus one for the sum. Ranges never straddle a page, so a metric's cells
+// are found with one page lookup.
+//
+// The same per-thread record carries a read-side RCU state used by labelled families for lock-free
+// lookups: readers mark entry and exit with plain stores; a writer that unlinks an object calls
+// rcu_synchronize(), which issues membarrier(2) (a process-wide barrier, so readers need no fence)
+// and waits for every reader that was inside a read section to leave it.
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace operant::metrics::detail {
+
+inline constexpr std::uint32_t page_bits = 10;
+inline constexpr std::uint32_t page_cells = 1u << page_bits;  // 1024 cells = 8 KiB a page
+inline constexpr std::uint32_t max_pages = 1u << 16;           // 64M cells in all
+
+using cell = std::atomic<std::uint64_t>;
+
+struct thread_cells {
+  // max_pages entries, zero-filled by calloc so untouched parts of the table cost no memory.
+  std::atomic<cell*>* pages = nullptr;
+  // RCU: odd while this thread is inside a read section. Written only by the owner.
+  std::atomic<std::uint64_t> rcu_state{0};
+  std::uint32_t rcu_depth = 0;  // owner only
+};
+
+// The calling thread's arena, or nullptr before its first use. initial-exec: one %fs-relative
+// load even when operant is built as a shared library.
+extern constinit thread_local thread_cells* tls_cells __attribute__((tls_model("initial-exec")));
+
+// Slow path: creates the thread's record and/or the page holding `slot`; returns the cell.
+cell* cell_slow(std::uint32_t slot);
+thread_cells* thread_record_slow();
+extern bool g_membarrier;  // false if membarrier(2) is unavailable: readers then fence
+
+inline cell* cell_at(std::uint32_t slot) noexcept {
+  thread_cells* t = tls_cells;
+  if (t != nullptr) [[likely]] {
+    cell* page = t->pages[slot >> page_bits].load(std::memory_order_relaxed);
+    if (page != nullptr) [[likely]] return page + (slot & (page_cells - 1));
+  }
+  return cell_slow(slot);
+}
+
+// Single-writer updates: a plain load and store, no lock prefix.
+inline void cell_add(cell* c, std::uint64_t n) noexcept {
+  c->store(c->load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+inline void cell_add_double(cell* c, double v) noexcept {
+  const double cur = std::bit_cast<double>(c->load(std::memory_order_relaxed));
+  c->store(std::bit_cast<std::uint64_t>(cur + v), std::memory_order_relaxed);
+}
+
+// Allocates `n` (1..page_cells) contiguous cells, zero in every thread. Cell `double_cell` of the
+// range holds a double (summed as a double when a thread exits); the others hold integers. Pass
+// no_double_cell if none does. Throws std::length_error when the arena is exhausted.
+inline constexpr std::uint32_t no_double_cell = ~std::uint32_t{0};
+std::uint32_t allocate_cells(std::uint32_t n, std::uint32_t double_cell);
+// Returns cells to the allocator; they are zeroed in every thread first. The caller guarantees
+// no thread writes them any more.
+void free_cells(std::uint32_t first, std::uint32_t n) noexcept;
+
+// Reads cells summed over all threads. Holds the thread registry's shared lock for its lifetime, so
+// threads exiting meanwhile wait; keep it for one collection, not longer.
+class cell_reader {
+ public:
+  cell_reader();
+  ~cell_reader();
+  cell_reader(const cell_reader&) = delete;
+  cell_reader& operator=(const cell_reader&) = delete;
+  std::uint64_t u64(std::uint32_t slot) const noexcept;
+  double f64(std::uint32_t slot) const noexcept;
+  // Sums cells [first, first + n) into out[0..n) as integers.
+  void u64_range(std::uint32_t first, std::uint32_t n, std::uint64_t* out) const noexcept;
+
+ private:
+  std::vector<thread_cells*> threads_;  // including the retired arena
+};
+
+// RCU read side. Nestable. Readers inside a section may not call rcu_synchronize.
+inline void rcu_enter() noexcept {
+  thread_cells* t = tls_cells;
+  if (t == nullptr) [[unlikely]] t = thread_record_slow();
+  if (t->rcu_depth++ == 0) {
+    t->rcu_state.store(t->rcu_state.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (g_membarrier) [[likely]] {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
+  }
+}
+inline void rcu_exit() noexcept {
+  thread_cells* t = tls_cells;
+  if (--t->rcu_depth == 0) {
+    t->rcu_state.store(t->rcu_state.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+}
+struct rcu_guard {
+  rcu_guard() noexcept { rcu_enter(); }
+  ~rcu_guard() { rcu_exit(); }
+  rcu_guard(const rcu_guard&) = delete;
+  rcu_guard& operator=(const rcu_guard&) = delete;
+};
+
+// Waits until every read section that began before the call has ended. After it returns, objects
+// unlinked before the call may be freed.
+void rcu_synchronize() noexcept;
+
+// Number of threads with a live arena (for tests and the memory figures).
+std::size_t live_thread_count();
+
+}  // namespace operant::metrics::detail
