@@ -1,0 +1,101 @@
+// operant/metrics/histogram.h — observations counted in cumulative buckets.
+//
+// observe() finds the bucket with a branch-free scan and updates two cells that only the calling
+// thread writes: the bucket's count and the sum. The total count is not stored: a scrape derives
+// it, and the cumulative buckets, from the per-bucket counts it reads, so every scrape sees a
+// consistent histogram (count == +Inf bucket, buckets monotonic) while writers run, without the
+// hot/cold flipping client_golang needs and without ever making an observer wait.
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "operant/metrics/collector.h"
+#include "operant/metrics/detail/cells.h"
+#include "operant/metrics/detail/exemplars.h"
+#include "operant/metrics/opts.h"
+
+namespace operant::metrics {
+
+class histogram {
+ public:
+  // The family-wide bucket layout, validated once.
+  struct config {
+    explicit config(const metric_opts& opts);
+    std::vector<double> bounds;  // finite, strictly increasing; +Inf implied after the last
+  };
+  static constexpr metric_type type = metric_type::histogram;
+
+  explicit histogram(const config& c);
+  ~histogram();
+  histogram(const histogram&) = delete;
+  histogram& operator=(const histogram&) = delete;
+
+  // Counts v in the first bucket whose upper bound is >= v; NaN counts in +Inf (and makes the sum
+  // NaN), as in client_golang.
+  void observe(double v) noexcept {
+    const std::uint32_t i = find_bucket(v);
+    detail::cell* c = detail::cell_at(slot_);
+    detail::cell_add(c + i, 1);
+    detail::cell_add_double(c + nbounds_ + 1, v);
+  }
+  // observe(v) and record an exemplar for v's bucket. Throws error for invalid exemplar labels.
+  void observe_with_exemplar(double v, labels exemplar_labels);
+
+  // Observes the seconds elapsed between its construction and destruction (or observe_duration).
+  class timer {
+   public:
+    explicit timer(histogram& h) noexcept : h_(&h), start_(std::chrono::steady_clock::now()) {}
+    ~timer() { observe_duration(); }
+    timer(const timer&) = delete;
+    timer& operator=(const timer&) = delete;
+    // Observes now and disarms; returns the seconds observed (0 if already observed).
+    double observe_duration() noexcept {
+      if (h_ == nullptr) return 0;
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      h_->observe(s);
+      h_ = nullptr;
+      return s;
+    }
+
+   private:
+    histogram* h_;
+    std::chrono::steady_clock::time_point start_;
+  };
+  [[nodiscard]] timer time() noexcept { return timer(*this); }
+
+  // Totals summed over all threads. For tests and tooling, not hot paths.
+  std::uint64_t count() const;
+  double sum() const;
+  // Cumulative counts, bounds().size() + 1 entries (the last is +Inf).
+  std::vector<std::uint64_t> cumulative_counts() const;
+  const std::vector<double>& bounds() const noexcept { return *bounds_; }
+  double created() const noexcept { return created_; }
+
+  void collect(label_values values, const config&, const detail::cell_reader& r,
+               metric_writer& out) const;
+
+ private:
+  std::uint32_t find_bucket(double v) const noexcept {
+    const double* b = bounds_->data();
+    const std::uint32_t n = nbounds_;
+    if (n > 48) return find_bucket_large(v);
+    // Count the bounds below v without branches (vectorisable; mispredictions cost more than
+    // the compares). NaN compares false everywhere, so it is sent to +Inf explicitly.
+    std::uint32_t i = 0;
+    for (std::uint32_t k = 0; k < n; ++k) i += static_cast<std::uint32_t>(b[k] < v);
+    return v == v ? i : n;
+  }
+  std::uint32_t find_bucket_large(double v) const noexcept;
+
+  std::uint32_t slot_;  // [slot_ + i] count of bucket i (i <= nbounds_), [slot_ + nbounds_ + 1] sum
+  std::uint32_t nbounds_;
+  const std::vector<double>* bounds_;
+  double created_;
+  detail::exemplar_slot exemplars_;
+};
+
+}  // namespace operant::metrics
