@@ -1,0 +1,444 @@
+#include "operant/metrics/exposition.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+namespace operant::metrics {
+
+namespace {
+
+constexpr std::string_view ct_text = "text/plain; version=0.0.4; charset=utf-8";
+constexpr std::string_view ct_om_1 = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+constexpr std::string_view ct_om_0 = "application/openmetrics-text; version=0.0.1; charset=utf-8";
+constexpr std::size_t flush_at = 64 * 1024;
+
+char* write_uint(char* p, std::uint64_t v) noexcept { return std::to_chars(p, p + 20, v).ptr; }
+
+}  // namespace
+
+std::size_t format_double(double v, char* out) noexcept {
+  if (std::isnan(v)) {
+    std::memcpy(out, "NaN", 3);
+    return 3;
+  }
+  if (std::isinf(v)) {
+    std::memcpy(out, v > 0 ? "+Inf" : "-Inf", 4);
+    return 4;
+  }
+  // Whole numbers below 1e6 print the same in Go's 'g' format as in decimal.
+  if (v > -1e6 && v < 1e6 && v == static_cast<double>(static_cast<std::int64_t>(v))) {
+    char* p = out;
+    if (std::signbit(v)) *p++ = '-';
+    const auto a = static_cast<std::uint64_t>(std::fabs(v));
+    return static_cast<std::size_t>(write_uint(p, a) - out);
+  }
+  // Shortest round-trip digits; Go uses exponent form when the exponent is < -4 or >= 6 (the
+  // "precision 6" rule of FormatFloat(f, 'g', -1, 64)), and so do we.
+  char* end = std::to_chars(out, out + 32, v, std::chars_format::scientific).ptr;
+  const char* e = std::find(out, end, 'e');
+  int exp = 0;
+  std::from_chars(e + 1 + (e[1] == '+' ? 1 : 0), end, exp);
+  if (exp < -4 || exp >= 6) return static_cast<std::size_t>(end - out);
+  end = std::to_chars(out, out + 32, v, std::chars_format::fixed).ptr;
+  return static_cast<std::size_t>(end - out);
+}
+
+std::string_view content_type(format f) noexcept { return f == format::text ? ct_text : ct_om_1; }
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x | 0x20) == (y | 0x20);
+         });
+}
+
+}  // namespace
+
+negotiation negotiate(std::string_view accept) noexcept {
+  negotiation best{format::text, ct_text};
+  double best_q = -1;
+  while (!accept.empty()) {
+    const std::size_t comma = accept.find(',');
+    std::string_view range = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view() : accept.substr(comma + 1);
+    const std::size_t semi = range.find(';');
+    const std::string_view type = trim(range.substr(0, semi));
+    std::string_view params = semi == std::string_view::npos ? std::string_view() : range.substr(semi + 1);
+    double q = 1;
+    std::string_view version;
+    bool bad = false;
+    while (!params.empty()) {
+      const std::size_t next = params.find(';');
+      const std::string_view kv = params.substr(0, next);
+      params = next == std::string_view::npos ? std::string_view() : params.substr(next + 1);
+      const std::size_t eq = kv.find('=');
+      if (eq == std::string_view::npos) continue;
+      const std::string_view key = trim(kv.substr(0, eq));
+      std::string_view val = trim(kv.substr(eq + 1));
+      if (val.size() >= 2 && val.front() == '"' && val.back() == '"') val = val.substr(1, val.size() - 2);
+      if (iequals(key, "q")) {
+        const auto r = std::from_chars(val.data(), val.data() + val.size(), q);
+        if (r.ec != std::errc() || r.ptr != val.data() + val.size() || q < 0 || q > 1) bad = true;
+      } else if (iequals(key, "version")) {
+        version = val;
+      }
+    }
+    if (bad || q <= 0) continue;
+    negotiation n;
+    if (iequals(type, "application/openmetrics-text")) {
+      if (version.empty() || version == "1.0.0") {
+        n = {format::openmetrics, ct_om_1};
+      } else if (version == "0.0.1") {
+        n = {format::openmetrics, ct_om_0};
+      } else {
+        continue;
+      }
+    } else if (iequals(type, "text/plain")) {
+      if (!version.empty() && version != "0.0.4") continue;
+      n = {format::text, ct_text};
+    } else if (iequals(type, "*/*") || iequals(type, "text/*")) {
+      n = {format::text, ct_text};
+    } else if (iequals(type, "application/*")) {
+      n = {format::openmetrics, ct_om_1};
+    } else {
+      continue;
+    }
+    if (q > best_q) {
+      best = n;
+      best_q = q;
+    }
+  }
+  return best;
+}
+
+// ---- encoder ------------------------------------------------------------------------------------
+
+struct encoder::impl {
+  format fmt;
+  output_sink* sink;
+  encode_options opts;
+  std::string buf{};
+
+  const family_desc* desc = nullptr;
+  std::string family_name{};  // of the previous family, to merge consecutive parts
+  std::string sample{};       // sample name: the family's, plus _info or _total where due
+  std::string base{};         // the family name in this format (OpenMetrics: without _total)
+  bool om_counter_total = false;  // OpenMetrics counter named *_total: samples get _total back
+  // Label output order (sorted by name): a fragment `name="` per variable label, `name="value"`
+  // per constant label.
+  struct part {
+    std::string fragment;
+    int variable;  // index into values, or -1 for a constant label
+  };
+  std::vector<part> parts{};
+
+  void flush_if_full() {
+    if (buf.size() >= flush_at) {
+      sink->write(buf);
+      buf.clear();
+    }
+  }
+
+  void escape(std::string_view s, bool quote) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const char c = s[i];
+      if (c != '\\' && c != '\n' && (c != '"' || !quote)) continue;
+      buf.append(s.data() + start, i - start);
+      buf += '\\';
+      buf += c == '\n' ? 'n' : c;
+      start = i + 1;
+    }
+    buf.append(s.data() + start, s.size() - start);
+  }
+
+  void number(double v) {
+    char tmp[32];
+    buf.append(tmp, format_double(v, tmp));
+  }
+  // OpenMetrics floats: Go's writeOpenMetricsFloat adds ".0" to whole numbers.
+  void om_number(double v) {
+    char tmp[34];
+    std::size_t n = format_double(v, tmp);
+    if (std::isfinite(v) && std::find_if(tmp, tmp + n, [](char c) { return c == '.' || c == 'e'; }) == tmp + n) {
+      tmp[n++] = '.';
+      tmp[n++] = '0';
+    }
+    buf.append(tmp, n);
+  }
+  void value(double v) { fmt == format::openmetrics ? om_number(v) : number(v); }
+  void integer(std::uint64_t v) {
+    char tmp[24];
+    buf.append(tmp, static_cast<std::size_t>(write_uint(tmp, v) - tmp));
+  }
+
+  // Writes `<sample><suffix>{labels[,extra="..."]} `.
+  void start_line(std::string_view suffix, label_values values, std::string_view extra_name = {},
+                  double extra_value = 0, bool base_name = false) {
+    buf += base_name ? base : sample;
+    buf += suffix;
+    if (parts.empty() && extra_name.empty()) {
+      buf += ' ';
+      return;
+    }
+    buf += '{';
+    bool first = true;
+    for (const part& p : parts) {
+      if (!first) buf += ',';
+      first = false;
+      buf += p.fragment;
+      if (p.variable >= 0) {
+        escape(values[static_cast<std::size_t>(p.variable)], true);
+        buf += '"';
+      }
+    }
+    if (!extra_name.empty()) {
+      if (!first) buf += ',';
+      buf += extra_name;
+      buf += "=\"";
+      value(extra_value);
+      buf += '"';
+    }
+    buf += "} ";
+  }
+
+  void write_exemplar(const exemplar* ex) {
+    if (ex == nullptr || fmt != format::openmetrics) return;
+    buf += " # {";
+    bool first = true;
+    for (const label& l : ex->labels) {
+      if (!first) buf += ',';
+      first = false;
+      buf += l.name;
+      buf += "=\"";
+      escape(l.value, true);
+      buf += '"';
+    }
+    buf += "} ";
+    om_number(ex->value);
+    if (ex->has_timestamp) {
+      buf += ' ';
+      om_number(ex->timestamp);
+    }
+  }
+
+  void created(label_values values, double ts) {
+    if (fmt != format::openmetrics || !opts.emit_created || ts == 0) return;
+    if (desc->type == metric_type::counter && !om_counter_total) return;
+    start_line("_created", values, {}, 0, true);
+    om_number(ts);
+    buf += '\n';
+  }
+
+  void begin(const family_desc& d) {
+    desc = &d;
+    const bool om = fmt == format::openmetrics;
+    std::string_view name = d.name;
+    om_counter_total = false;
+    if (om && d.type == metric_type::counter && name.size() > 6 &&
+        name.substr(name.size() - 6) == "_total") {
+      name.remove_suffix(6);
+      om_counter_total = true;
+    }
+    sample.assign(name);
+    base.assign(name);
+    if (d.type == metric_type::info) sample += "_info";
+    if (om_counter_total) sample += "_total";
+
+    parts.clear();
+    std::vector<std::pair<std::string_view, int>> order;
+    for (std::size_t i = 0; i < d.const_labels.size(); ++i) {
+      order.emplace_back(d.const_labels[i].name, -1 - static_cast<int>(i));
+    }
+    for (std::size_t i = 0; i < d.label_names.size(); ++i) {
+      order.emplace_back(d.label_names[i], static_cast<int>(i));
+    }
+    std::sort(order.begin(), order.end());
+    for (const auto& [lname, idx] : order) {
+      part p;
+      p.fragment.assign(lname);
+      p.fragment += "=\"";
+      if (idx < 0) {
+        std::string saved;
+        saved.swap(buf);
+        escape(d.const_labels[static_cast<std::size_t>(-1 - idx)].value, true);
+        p.fragment += buf;
+        p.fragment += '"';
+        buf.swap(saved);
+        p.variable = -1;
+      } else {
+        p.variable = idx;
+      }
+      parts.push_back(std::move(p));
+    }
+
+    if (family_name == d.name) return;  // continuation of the same family: metadata once
+    family_name = d.name;
+    std::string_view meta_name = name;
+    std::string_view type_word;
+    switch (d.type) {
+      case metric_type::counter: type_word = om && !om_counter_total ? "unknown" : "counter"; break;
+      case metric_type::gauge: type_word = "gauge"; break;
+      case metric_type::histogram: type_word = "histogram"; break;
+      case metric_type::summary: type_word = "summary"; break;
+      case metric_type::info: type_word = om ? "info" : "gauge"; break;
+      case metric_type::unknown: type_word = om ? "unknown" : "untyped"; break;
+    }
+    std::string text_info_name;
+    if (!om && d.type == metric_type::info) {
+      text_info_name = d.name + "_info";
+      meta_name = text_info_name;
+    }
+    if (om) {
+      buf += "# TYPE ";
+      buf += meta_name;
+      buf += ' ';
+      buf += type_word;
+      buf += '\n';
+      if (!d.unit.empty()) {
+        buf += "# UNIT ";
+        buf += meta_name;
+        buf += ' ';
+        buf += d.unit;
+        buf += '\n';
+      }
+      if (!d.help.empty()) {
+        buf += "# HELP ";
+        buf += meta_name;
+        buf += ' ';
+        escape(d.help, true);
+        buf += '\n';
+      }
+    } else {
+      if (!d.help.empty()) {
+        buf += "# HELP ";
+        buf += meta_name;
+        buf += ' ';
+        escape(d.help, false);
+        buf += '\n';
+      }
+      buf += "# TYPE ";
+      buf += meta_name;
+      buf += ' ';
+      buf += type_word;
+      buf += '\n';
+    }
+  }
+};
+
+encoder::encoder(format f, output_sink& sink, encode_options opts) : impl_(new impl{.fmt = f, .sink = &sink, .opts = opts}) {
+  impl_->buf.reserve(flush_at + 4096);
+}
+
+encoder::~encoder() { delete impl_; }
+
+void encoder::begin_family(const family_desc& desc) { impl_->begin(desc); }
+
+void encoder::counter(label_values values, double value, double created, const exemplar* ex) {
+  impl& m = *impl_;
+  m.start_line({}, values);
+  m.value(value);
+  m.write_exemplar(ex);
+  m.buf += '\n';
+  m.created(values, created);
+  m.flush_if_full();
+}
+
+void encoder::gauge(label_values values, double value) {
+  impl& m = *impl_;
+  m.start_line({}, values);
+  m.value(value);
+  m.buf += '\n';
+  m.flush_if_full();
+}
+
+void encoder::histogram(label_values values, const histogram_sample& h) {
+  impl& m = *impl_;
+  for (std::size_t i = 0; i < h.cumulative_counts.size(); ++i) {
+    const double le = i < h.upper_bounds.size() ? h.upper_bounds[i] : HUGE_VAL;
+    m.start_line("_bucket", values, "le", le);
+    m.integer(h.cumulative_counts[i]);
+    if (i < h.exemplars.size()) m.write_exemplar(h.exemplars[i]);
+    m.buf += '\n';
+  }
+  m.start_line("_sum", values);
+  m.value(h.sum);
+  m.buf += '\n';
+  m.start_line("_count", values);
+  m.integer(h.count);
+  m.buf += '\n';
+  m.created(values, h.created);
+  m.flush_if_full();
+}
+
+void encoder::summary(label_values values, const summary_sample& s) {
+  impl& m = *impl_;
+  for (const quantile_value& q : s.quantiles) {
+    m.start_line({}, values, "quantile", q.quantile);
+    m.value(q.value);
+    m.buf += '\n';
+  }
+  m.start_line("_sum", values);
+  m.value(s.sum);
+  m.buf += '\n';
+  m.start_line("_count", values);
+  m.integer(s.count);
+  m.buf += '\n';
+  m.created(values, s.created);
+  m.flush_if_full();
+}
+
+void encoder::finish() {
+  if (impl_->fmt == format::openmetrics) impl_->buf += "# EOF\n";
+  if (!impl_->buf.empty()) impl_->sink->write(impl_->buf);
+  impl_->buf.clear();
+}
+
+namespace {
+class string_sink final : public output_sink {
+ public:
+  explicit string_sink(std::string& s) : s_(&s) {}
+  void write(std::string_view chunk) override { s_->append(chunk); }
+
+ private:
+  std::string* s_;
+};
+}  // namespace
+
+void encode(const gatherer& g, format f, output_sink& sink, encode_options opts) {
+  encoder e(f, sink, opts);
+  g.gather(e);
+  e.finish();
+}
+
+void encode(const collector& c, format f, output_sink& sink, encode_options opts) {
+  encoder e(f, sink, opts);
+  c.collect(e);
+  e.finish();
+}
+
+std::string encode_to_string(const gatherer& g, format f, encode_options opts) {
+  std::string out;
+  string_sink s(out);
+  encode(g, f, s, opts);
+  return out;
+}
+
+std::string encode_to_string(const collector& c, format f, encode_options opts) {
+  std::string out;
+  string_sink s(out);
+  encode(c, f, s, opts);
+  return out;
+}
+
+}  // namespace operant::metrics
