@@ -1,0 +1,21 @@
+#!/usr/bin/env python3
+"""Compiles, links and runs every C++ block of README.md marked `<!-- readme-snippet: NAME -->`,
+so the README never shows code that does not build. Usage: check_snippets.py README CXX INCLUDE LIB"""
+import os, re, subprocess, sys, tempfile
+
+readme, cxx, include, lib = sys.argv[1:5]
+text = open(readme, encoding="utf-8").read()
+snippets = re.findall(r"<!-- readme-snippet: (\S+) -->\s*```cpp\n(.*?)```", text, re.S)
+if not snippets:
+    sys.exit("no readme-snippet blocks found in " + readme)
+with tempfile.TemporaryDirectory() as d:
+    for name, code in snippets:
+        src = os.path.join(d, name + ".cpp")
+        exe = os.path.join(d, name)
+        open(src, "w").write(code)
+        subprocess.run([cxx, "-std=c++20", "-Wall", "-Wextra", "-Werror", "-I", include, src, lib,
+                        "-pthread", "-o", exe], check=True)
+        out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+        if "# TYPE" not in out:
+            sys.exit(f"snippet {name} printed no exposition:\n{out}")
+        print(f"snippet {name}: built and ran")
