@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Compiles, links and runs every C++ block of README.md marked `<!-- readme-snippet: NAME -->`,
-so the README never shows code that does not build. Usage: check_snippets.py README CXX INCLUDE LIB"""
+so the README never shows code that does not build.
+Usage: check_snippets.py README CXX INCLUDE LIB [CXXFLAGS] (flags as one string, e.g. sanitizers)"""
 import os, re, subprocess, sys, tempfile
 
 readme, cxx, include, lib = sys.argv[1:5]
+extra = sys.argv[5].split() if len(sys.argv) > 5 else []
 text = open(readme, encoding="utf-8").read()
 snippets = re.findall(r"<!-- readme-snippet: (\S+) -->\s*```cpp\n(.*?)```", text, re.S)
 if not snippets:
@@ -13,7 +15,7 @@ with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, name + ".cpp")
         exe = os.path.join(d, name)
         open(src, "w").write(code)
-        subprocess.run([cxx, "-std=c++20", "-Wall", "-Wextra", "-Werror", "-I", include, src, lib,
+        subprocess.run([cxx, *extra, "-std=c++20", "-Wall", "-Wextra", "-Werror", "-I", include, src, lib,
                         "-pthread", "-o", exe], check=True)
         out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
         if "# TYPE" not in out:
