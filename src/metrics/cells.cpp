@@ -197,6 +197,9 @@ void free_cells(std::uint32_t first, std::uint32_t n) noexcept {
 }
 
 cell_reader::cell_reader() {
+  // Register this thread first: a collection enters RCU read sections, and registering while we
+  // hold the shared lock would wait for ourselves (the scraping thread often never wrote a metric).
+  if (tls_cells == nullptr) thread_record_slow();
   arena_state& a = arena();
   a.threads_mu.lock_shared();
   threads_.reserve(a.threads.size() + 1);
@@ -240,7 +243,7 @@ void rcu_synchronize() noexcept {
   if (g_membarrier) {
     syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
   } else {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    full_fence();
   }
   arena_state& a = arena();
   std::shared_lock lock(a.threads_mu);

@@ -47,6 +47,17 @@ cell* cell_slow(std::uint32_t slot);
 thread_cells* thread_record_slow();
 extern bool g_membarrier;  // false if membarrier(2) is unavailable: readers then fence
 
+// A sequentially consistent fence. ThreadSanitizer does not model fences, so under TSan a
+// seq_cst read-modify-write on a shared word stands in for it.
+inline void full_fence() noexcept {
+#if defined(__SANITIZE_THREAD__)
+  static std::atomic<unsigned> word{0};
+  word.fetch_add(1, std::memory_order_seq_cst);
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
 inline cell* cell_at(std::uint32_t slot) noexcept {
   thread_cells* t = tls_cells;
   if (t != nullptr) [[likely]] {
@@ -100,7 +111,7 @@ inline void rcu_enter() noexcept {
     if (g_membarrier) [[likely]] {
       std::atomic_signal_fence(std::memory_order_seq_cst);
     } else {
-      std::atomic_thread_fence(std::memory_order_seq_cst);
+      full_fence();
     }
   }
 }
