@@ -19,10 +19,16 @@ inline std::uint64_t load64(const char* p) noexcept {
   std::memcpy(&v, p, 8);
   return v;
 }
-inline std::uint64_t load_tail(const char* p, std::size_t n) noexcept {
-  std::uint64_t v = 0;
-  std::memcpy(&v, p, n);
+inline std::uint64_t load32(const char* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
   return v;
+}
+// 1..3 bytes without a variable-length copy (wyhash's _wyr3).
+inline std::uint64_t load_1_3(const char* p, std::size_t n) noexcept {
+  return (std::uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+         (std::uint64_t{static_cast<unsigned char>(p[n >> 1])} << 8) |
+         static_cast<unsigned char>(p[n - 1]);
 }
 constexpr std::uint64_t k0 = 0xa0761d6478bd642full;
 constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
@@ -37,17 +43,27 @@ std::uint64_t hash_label_values(std::span<const std::string_view> values) noexce
   for (std::string_view v : values) {
     const char* p = v.data();
     std::size_t n = v.size();
-    h = mum(h ^ k1, n ^ k2);
-    while (n >= 16) {
-      h = mum(load64(p) ^ k1 ^ h, load64(p + 8) ^ k2);
-      p += 16;
-      n -= 16;
+    std::uint64_t a = 0, b = 0;
+    if (n <= 16) {
+      // Overlapping fixed-width loads (wyhash): no byte-wise copy through the stack, whose
+      // narrow stores followed by a wide load defeat store-to-load forwarding.
+      if (n >= 4) {
+        const std::size_t off = (n >> 3) << 2;
+        a = (load32(p) << 32) | load32(p + off);
+        b = (load32(p + n - 4) << 32) | load32(p + n - 4 - off);
+      } else if (n > 0) {
+        a = load_1_3(p, n);
+      }
+    } else {
+      while (n > 16) {
+        h = mum(load64(p) ^ k1 ^ h, load64(p + 8) ^ k2);
+        p += 16;
+        n -= 16;
+      }
+      a = load64(p + n - 16);
+      b = load64(p + n - 8);
     }
-    if (n >= 8) {
-      h = mum(load64(p) ^ k1 ^ h, load_tail(p + 8, n - 8) ^ k2);
-    } else if (n > 0) {
-      h = mum(load_tail(p, n) ^ k1 ^ h, k2);
-    }
+    h = mum(a ^ k1 ^ h, b ^ k2 ^ v.size());
   }
   return mum(h ^ k0, k1);
 }
@@ -83,6 +99,11 @@ family_core::family_core(family_desc desc, std::size_t node_size, construct_fn c
       construct_(construct),
       destroy_(destroy),
       config_(config) {
+  sort_order_.resize(nlabels_);
+  for (std::size_t i = 0; i < nlabels_; ++i) sort_order_[i] = i;
+  std::sort(sort_order_.begin(), sort_order_.end(), [&](std::size_t a, std::size_t b) {
+    return desc_.label_names[a] < desc_.label_names[b];
+  });
   auto* t = new table{7, nullptr};
   t->slots = static_cast<std::atomic<series_base*>*>(std::calloc(8, sizeof(std::atomic<series_base*>)));
   if (t->slots == nullptr) {
@@ -314,7 +335,10 @@ std::shared_ptr<const std::vector<series_base*>> family_core::sorted() const {
     std::sort(v->begin(), v->end(), [&](const series_base* x, const series_base* y) {
       fill_values(x, a);
       fill_values(y, b);
-      return a < b;
+      for (std::size_t i : sort_order_) {
+        if (a[i] != b[i]) return a[i] < b[i];
+      }
+      return false;
     });
   }
   sorted_ = std::move(v);

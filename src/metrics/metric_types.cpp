@@ -1,5 +1,6 @@
 // Counter, gauge, histogram, summary and info: construction, slow paths and collection.
 #include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -130,6 +131,9 @@ histogram::config::config(const metric_opts& opts) {
                   number(bounds[i - 1]));
     }
   }
+  search.assign(std::max<std::size_t>(16, std::bit_ceil(bounds.size() + 1)), std::numeric_limits<double>::infinity());
+  std::copy(bounds.begin(), bounds.end(), search.begin());
+  search_half = static_cast<std::uint32_t>(search.size() / 2);
   if (bounds.size() + 2 > detail::page_cells) {
     throw error("histogram " + opts.name + " has " + std::to_string(bounds.size()) +
                 " buckets; at most " + std::to_string(detail::page_cells - 2) + " are supported");
@@ -140,15 +144,20 @@ histogram::histogram(const config& c)
     : slot_(detail::allocate_cells(static_cast<std::uint32_t>(c.bounds.size() + 2),
                                    static_cast<std::uint32_t>(c.bounds.size() + 1))),
       nbounds_(static_cast<std::uint32_t>(c.bounds.size())),
-      bounds_(&c.bounds),
+      search_(c.search.data()),
+      config_(&c),
       created_(unix_now()) {}
 
 histogram::~histogram() { detail::free_cells(slot_, nbounds_ + 2); }
 
 std::uint32_t histogram::find_bucket_large(double v) const noexcept {
-  if (v != v) return nbounds_;
-  return static_cast<std::uint32_t>(std::lower_bound(bounds_->begin(), bounds_->end(), v) -
-                                    bounds_->begin());
+  // Branch-free binary search over the power-of-two, +Inf-padded bounds.
+  const double* b = search_;
+  std::uint32_t i = 0;
+  for (std::uint32_t step = config_->search_half; step != 0; step >>= 1) {
+    i += b[i + step - 1] < v ? step : 0;
+  }
+  return v == v ? i : nbounds_;
 }
 
 void histogram::observe_with_exemplar(double v, labels exemplar_labels) {
@@ -190,7 +199,7 @@ void histogram::collect(label_values values, const config&, const detail::cell_r
   r.u64_range(slot_, nbounds_ + 1, counts);
   for (std::uint32_t i = 1; i <= nbounds_; ++i) counts[i] += counts[i - 1];
   histogram_sample h;
-  h.upper_bounds = *bounds_;
+  h.upper_bounds = config_->bounds;
   h.cumulative_counts = std::span<const std::uint64_t>(counts, nbounds_ + 1);
   h.sum = r.f64(slot_ + nbounds_ + 1);
   h.count = counts[nbounds_];

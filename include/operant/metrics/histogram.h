@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -26,6 +27,9 @@ class histogram {
   struct config {
     explicit config(const metric_opts& opts);
     std::vector<double> bounds;  // finite, strictly increasing; +Inf implied after the last
+    // bounds padded with +Inf to a power of two > bounds.size(), for the branch-free search.
+    std::vector<double> search;
+    std::uint32_t search_half = 0;  // search.size() / 2
   };
   static constexpr metric_type type = metric_type::histogram;
 
@@ -72,7 +76,7 @@ class histogram {
   double sum() const;
   // Cumulative counts, bounds().size() + 1 entries (the last is +Inf).
   std::vector<std::uint64_t> cumulative_counts() const;
-  const std::vector<double>& bounds() const noexcept { return *bounds_; }
+  const std::vector<double>& bounds() const noexcept { return config_->bounds; }
   double created() const noexcept { return created_; }
 
   void collect(label_values values, const config&, const detail::cell_reader& r,
@@ -80,20 +84,28 @@ class histogram {
 
  private:
   std::uint32_t find_bucket(double v) const noexcept {
-    const double* b = bounds_->data();
-    const std::uint32_t n = nbounds_;
-    if (n > 48) return find_bucket_large(v);
-    // Count the bounds below v without branches (vectorisable; mispredictions cost more than
-    // the compares). NaN compares false everywhere, so it is sent to +Inf explicitly.
-    std::uint32_t i = 0;
-    for (std::uint32_t k = 0; k < n; ++k) i += static_cast<std::uint32_t>(b[k] < v);
-    return v == v ? i : n;
+    if (nbounds_ >= 16) [[unlikely]] return find_bucket_large(v);
+    // Up to 15 bounds (the default 11): count the 16 +Inf-padded bounds below v, two at a time
+    // with independent vector compares (SSE2/NEON): no branches, no dependent chain.
+    using v2d = double __attribute__((vector_size(16)));
+    using v2l = long long __attribute__((vector_size(16)));
+    const v2d vv = {v, v};
+    v2l acc = {0, 0};
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; ++k) {
+      v2d x;
+      std::memcpy(&x, search_ + 2 * k, sizeof x);
+      acc += x < vv;  // -1 where the bound is below v
+    }
+    const auto i = static_cast<std::uint32_t>(-(acc[0] + acc[1]));
+    return v == v ? i : nbounds_;
   }
   std::uint32_t find_bucket_large(double v) const noexcept;
 
   std::uint32_t slot_;  // [slot_ + i] count of bucket i (i <= nbounds_), [slot_ + nbounds_ + 1] sum
   std::uint32_t nbounds_;
-  const std::vector<double>* bounds_;
+  const double* search_;  // config_->search.data()
+  const config* config_;
   double created_;
   detail::exemplar_slot exemplars_;
 };
