@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <span>
 #include <vector>
 
 namespace operant::metrics {
@@ -35,15 +36,43 @@ std::size_t format_double(double v, char* out) noexcept {
     const auto a = static_cast<std::uint64_t>(std::fabs(v));
     return static_cast<std::size_t>(write_uint(p, a) - out);
   }
-  // Shortest round-trip digits; Go uses exponent form when the exponent is < -4 or >= 6 (the
-  // "precision 6" rule of FormatFloat(f, 'g', -1, 64)), and so do we.
-  char* end = std::to_chars(out, out + 32, v, std::chars_format::scientific).ptr;
-  const char* e = std::find(out, end, 'e');
+  // Shortest round-trip digits, once; Go uses exponent form when the exponent is < -4 or >= 6
+  // (the "precision 6" rule of FormatFloat(f, 'g', -1, 64)), and so do we. Like Go, the fixed
+  // form is laid out from the same digits instead of converting a second time.
+  char sci[32];
+  char* end = std::to_chars(sci, sci + sizeof sci, v, std::chars_format::scientific).ptr;
+  const char* e = std::find(static_cast<const char*>(sci), static_cast<const char*>(end), 'e');
   int exp = 0;
   std::from_chars(e + 1 + (e[1] == '+' ? 1 : 0), end, exp);
-  if (exp < -4 || exp >= 6) return static_cast<std::size_t>(end - out);
-  end = std::to_chars(out, out + 32, v, std::chars_format::fixed).ptr;
-  return static_cast<std::size_t>(end - out);
+  if (exp < -4 || exp >= 6) {
+    const auto n = static_cast<std::size_t>(end - sci);
+    std::memcpy(out, sci, n);
+    return n;
+  }
+  const char* m = sci;
+  char* p = out;
+  if (*m == '-') *p++ = *m++;
+  char digits[20];
+  std::size_t nd = 0;
+  for (; m < e; ++m) {
+    if (*m != '.') digits[nd++] = *m;
+  }
+  if (exp < 0) {
+    *p++ = '0';
+    *p++ = '.';
+    for (int z = -1; z > exp; --z) *p++ = '0';
+    std::memcpy(p, digits, nd);
+    p += nd;
+  } else {
+    const auto int_digits = static_cast<std::size_t>(exp) + 1;
+    for (std::size_t k = 0; k < int_digits; ++k) *p++ = k < nd ? digits[k] : '0';
+    if (nd > int_digits) {
+      *p++ = '.';
+      std::memcpy(p, digits + int_digits, nd - int_digits);
+      p += nd - int_digits;
+    }
+  }
+  return static_cast<std::size_t>(p - out);
 }
 
 std::string_view content_type(format f) noexcept { return f == format::text ? ct_text : ct_om_1; }
@@ -142,6 +171,27 @@ struct encoder::impl {
   };
   std::vector<part> parts{};
 
+  // Histogram buckets: the bounds seen last and their rendered `value"} ` tails (same bounds for
+  // every series of a family, so they are formatted once per family, not once per series).
+  std::vector<double> le_bounds{};
+  std::vector<std::string> le_tails{};
+  std::string bucket_prefix{};  // `<name>_bucket{<labels>,le="` of the current series
+
+  void render_le(std::span<const double> bounds) {
+    if (std::equal(bounds.begin(), bounds.end(), le_bounds.begin(), le_bounds.end())) return;
+    le_bounds.assign(bounds.begin(), bounds.end());
+    le_tails.clear();
+    std::string saved;
+    saved.swap(buf);
+    for (std::size_t i = 0; i <= bounds.size(); ++i) {
+      buf.clear();
+      value(i < bounds.size() ? bounds[i] : HUGE_VAL);
+      buf += "\"} ";
+      le_tails.push_back(buf);
+    }
+    buf.swap(saved);
+  }
+
   void flush_if_full() {
     if (buf.size() >= flush_at) {
       sink->write(buf);
@@ -182,16 +232,8 @@ struct encoder::impl {
     buf.append(tmp, static_cast<std::size_t>(write_uint(tmp, v) - tmp));
   }
 
-  // Writes `<sample><suffix>{labels[,extra="..."]} `.
-  void start_line(std::string_view suffix, label_values values, std::string_view extra_name = {},
-                  double extra_value = 0, bool base_name = false) {
-    buf += base_name ? base : sample;
-    buf += suffix;
-    if (parts.empty() && extra_name.empty()) {
-      buf += ' ';
-      return;
-    }
-    buf += '{';
+  // Writes the series' labels, `a="x",b="y"`, without braces.
+  void label_pairs(label_values values) {
     bool first = true;
     for (const part& p : parts) {
       if (!first) buf += ',';
@@ -202,8 +244,21 @@ struct encoder::impl {
         buf += '"';
       }
     }
+  }
+
+  // Writes `<sample><suffix>{labels[,extra="..."]} `.
+  void start_line(std::string_view suffix, label_values values, std::string_view extra_name = {},
+                  double extra_value = 0, bool base_name = false) {
+    buf += base_name ? base : sample;
+    buf += suffix;
+    if (parts.empty() && extra_name.empty()) {
+      buf += ' ';
+      return;
+    }
+    buf += '{';
+    label_pairs(values);
     if (!extra_name.empty()) {
-      if (!first) buf += ',';
+      if (!parts.empty()) buf += ',';
       buf += extra_name;
       buf += "=\"";
       value(extra_value);
@@ -213,7 +268,10 @@ struct encoder::impl {
   }
 
   void write_exemplar(const exemplar* ex) {
+    // OpenMetrics 1.0 allows exemplars on counter _total and histogram _bucket samples only, so a
+    // counter exposed as unknown (its name lacks _total) cannot carry one.
     if (ex == nullptr || fmt != format::openmetrics) return;
+    if (desc->type == metric_type::counter && !om_counter_total) return;
     buf += " # {";
     bool first = true;
     for (const label& l : ex->labels) {
@@ -364,33 +422,55 @@ void encoder::gauge(label_values values, double value) {
 
 void encoder::histogram(label_values values, const histogram_sample& h) {
   impl& m = *impl_;
+  m.render_le(h.upper_bounds);
+  // `<name>_bucket{<labels>,le="` once per series; each bucket line is then three appends.
+  m.bucket_prefix.clear();
+  m.buf.swap(m.bucket_prefix);  // render into bucket_prefix (label_pairs writes to buf)
+  m.buf += m.sample;
+  m.buf += "_bucket{";
+  m.label_pairs(values);
+  m.buf += m.parts.empty() ? "le=\"" : ",le=\"";
+  m.buf.swap(m.bucket_prefix);
   for (std::size_t i = 0; i < h.cumulative_counts.size(); ++i) {
-    const double le = i < h.upper_bounds.size() ? h.upper_bounds[i] : HUGE_VAL;
-    m.start_line("_bucket", values, "le", le);
+    m.buf += m.bucket_prefix;
+    m.buf += m.le_tails[i];
     m.integer(h.cumulative_counts[i]);
     if (i < h.exemplars.size()) m.write_exemplar(h.exemplars[i]);
     m.buf += '\n';
   }
-  m.start_line("_sum", values);
-  m.value(h.sum);
-  m.buf += '\n';
-  m.start_line("_count", values);
-  m.integer(h.count);
-  m.buf += '\n';
+  // OpenMetrics treats a histogram's _sum as counter-like and wants _count and _sum together: both
+  // are left out when the sum could go down (negative bucket bounds) or is negative or NaN.
+  // Text 0.0.4 has no such rule.
+  const bool om = m.fmt == format::openmetrics;
+  if (!om || (!(h.sum < 0) && h.sum == h.sum &&
+              (h.upper_bounds.empty() || h.upper_bounds.front() >= 0))) {
+    m.start_line("_sum", values);
+    m.value(h.sum);
+    m.buf += '\n';
+    m.start_line("_count", values);
+    m.integer(h.count);
+    m.buf += '\n';
+  }
   m.created(values, h.created);
   m.flush_if_full();
 }
 
 void encoder::summary(label_values values, const summary_sample& s) {
   impl& m = *impl_;
+  // OpenMetrics forbids negative quantile values and a negative or NaN _sum (counter-like); such
+  // samples are left out of OpenMetrics output only. Text 0.0.4 carries them all.
+  const bool om = m.fmt == format::openmetrics;
   for (const quantile_value& q : s.quantiles) {
+    if (om && q.value < 0) continue;
     m.start_line({}, values, "quantile", q.quantile);
     m.value(q.value);
     m.buf += '\n';
   }
-  m.start_line("_sum", values);
-  m.value(s.sum);
-  m.buf += '\n';
+  if (!om || (s.sum >= 0)) {
+    m.start_line("_sum", values);
+    m.value(s.sum);
+    m.buf += '\n';
+  }
   m.start_line("_count", values);
   m.integer(s.count);
   m.buf += '\n';

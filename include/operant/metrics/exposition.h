@@ -19,6 +19,11 @@
 
 namespace operant::metrics {
 
+// OpenMetrics cannot express a few things text 0.0.4 can: negative quantile values, a negative or
+// NaN summary _sum, a negative or NaN histogram _sum or negative bucket bounds (then _sum and
+// _count both go), and exemplars on counters
+// whose name lacks _total (exposed as unknown). Those samples are left out of OpenMetrics output,
+// which otherwise would be rejected whole by a conforming parser; text output carries them.
 enum class format : unsigned char {
   text,         // Prometheus text 0.0.4
   openmetrics,  // OpenMetrics 1.0.0 text
