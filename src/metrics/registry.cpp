@@ -28,13 +28,33 @@ std::string render_labels(const labels& l) {
   return out + "}";
 }
 
-// The names of the samples a family produces in either format, for collision checks.
+// The names a family claims in either format (samples, and OpenMetrics family names, which drop
+// a counter's _total), for collision checks.
 std::vector<std::string> sample_names(const family_desc& d) {
   switch (d.type) {
-    case metric_type::histogram: return {d.name + "_bucket", d.name + "_count", d.name + "_sum", d.name};
-    case metric_type::summary: return {d.name, d.name + "_count", d.name + "_sum"};
+    case metric_type::histogram:
+      return {d.name + "_bucket", d.name + "_count", d.name + "_sum", d.name + "_created", d.name};
+    case metric_type::summary:
+      return {d.name, d.name + "_count", d.name + "_sum", d.name + "_created"};
     case metric_type::info: return {d.name + "_info", d.name};
+    case metric_type::counter:
+      if (d.name.size() > 6 && d.name.ends_with("_total")) {
+        const std::string base = d.name.substr(0, d.name.size() - 6);
+        return {d.name, base, base + "_created"};
+      }
+      return {d.name};
     default: return {d.name};
+  }
+}
+
+// Adds d's names to `claimed`; throws if another family already claims one of them.
+void claim_names(const family_desc& d, std::map<std::string, std::string>& claimed) {
+  for (const std::string& s : sample_names(d)) {
+    auto [it, inserted] = claimed.emplace(s, d.name);
+    if (!inserted && it->second != d.name) {
+      throw error("family \"" + d.name + "\" would expose samples named \"" + s + "\", which family \"" +
+                  it->second + "\" already exposes");
+    }
   }
 }
 
@@ -98,13 +118,15 @@ void registry::register_collector(std::shared_ptr<collector> c) {
   for (const auto& existing : state_->collectors) {
     if (existing == c) throw already_registered_error("collector is already registered", existing);
   }
-  std::map<std::string, std::string> new_samples;
+  std::map<std::string, std::string> new_samples = state_->samples;
   for (std::size_t i = 0; i < descs.size(); ++i) {
     const family_desc& d = descs[i];
     for (std::size_t j = 0; j < i; ++j) {
-      if (descs[j].name == d.name && descs[j].const_labels == d.const_labels) {
+      if (descs[j].name != d.name) continue;
+      if (descs[j].const_labels == d.const_labels) {
         throw error("collector describes family " + quoted(d.name) + " twice");
       }
+      check_compatible(d, descs[j], "cannot register");
     }
     auto [lo, hi] = state_->by_name.equal_range(d.name);
     for (auto it = lo; it != hi; ++it) {
@@ -114,20 +136,13 @@ void registry::register_collector(std::shared_ptr<collector> c) {
       }
       check_compatible(d, it->second.desc, "cannot register");
     }
-    for (const std::string& s : sample_names(d)) {
-      auto it = state_->samples.find(s);
-      if (it != state_->samples.end() && it->second != d.name) {
-        throw error("family " + quoted(d.name) + " would expose samples named " + quoted(s) +
-                    ", which family " + quoted(it->second) + " already exposes");
-      }
-      new_samples.emplace(s, d.name);
-    }
+    claim_names(d, new_samples);
   }
   for (auto& d : descs) {
     std::string name = d.name;
     state_->by_name.emplace(std::move(name), state::registered{std::move(d), c.get()});
   }
-  state_->samples.insert(new_samples.begin(), new_samples.end());
+  state_->samples = std::move(new_samples);
   state_->collectors.push_back(std::move(c));
 }
 
@@ -180,6 +195,20 @@ void registry::gather_all(std::span<const registry* const> registries, metric_wr
     // Several families or unknown ones: record them so they can be sorted and checked.
     buffers.push_back(snapshot(*c));
     for (const family_snapshot& f : buffers.back()) entries.push_back({&f.desc, nullptr, &f});
+  }
+  // Recorded families were written by code we do not control: validate them as registration
+  // would, and check that no two families claim the same names.
+  std::map<std::string, std::string> claimed;
+  for (const entry& e : entries) {
+    if (e.buffer != nullptr) {
+      family_desc copy = *e.desc;
+      try {
+        validate_desc(copy);
+      } catch (const error& ex) {
+        throw error("collected family " + quoted(e.desc->name) + " is invalid: " + ex.what());
+      }
+    }
+    claim_names(*e.desc, claimed);
   }
   std::stable_sort(entries.begin(), entries.end(), [](const entry& a, const entry& b) {
     if (a.desc->name != b.desc->name) return a.desc->name < b.desc->name;
@@ -240,8 +269,12 @@ class wrapped_collector final : public collector {
  public:
   wrapped_collector(std::shared_ptr<collector> inner, std::string prefix, labels extra)
       : inner_(std::move(inner)), prefix_(std::move(prefix)), extra_(std::move(extra)) {
-    for (const family_desc& d : inner_->describe()) descs_.push_back(wrap_desc(d, prefix_, extra_));
+    for (const family_desc& d : inner_->describe()) {
+      originals_.push_back(d);
+      descs_.push_back(wrap_desc(d, prefix_, extra_));
+    }
   }
+  const std::shared_ptr<collector>& inner() const noexcept { return inner_; }
   std::span<const family_desc> describe() const override { return descs_; }
   void collect(metric_writer& out) const override {
     forwarding fw(*this, out);
@@ -254,11 +287,9 @@ class wrapped_collector final : public collector {
     forwarding(const wrapped_collector& w, metric_writer& out) : w_(w), out_(out) {}
     void begin_family(const family_desc& d) override {
       const family_desc* known = nullptr;
-      for (const family_desc& k : w_.descs_) {
-        if (k.name.size() == w_.prefix_.size() + d.name.size() &&
-            std::string_view(k.name).substr(w_.prefix_.size()) == d.name &&
-            k.const_labels.size() == d.const_labels.size() + w_.extra_.size()) {
-          known = &k;
+      for (std::size_t i = 0; i < w_.originals_.size(); ++i) {
+        if (w_.originals_[i].name == d.name && w_.originals_[i].const_labels == d.const_labels) {
+          known = &w_.descs_[i];
           break;
         }
       }
@@ -285,6 +316,7 @@ class wrapped_collector final : public collector {
   std::shared_ptr<collector> inner_;
   std::string prefix_;
   labels extra_;
+  std::vector<family_desc> originals_;
   std::vector<family_desc> descs_;
 };
 
@@ -312,7 +344,10 @@ void wrapping_registerer::register_collector(std::shared_ptr<collector> c) {
   auto w = std::make_shared<wrapped_collector>(std::move(c), prefix_, extra_);
   std::lock_guard lock(mu_);
   for (const auto& [k, existing] : wrapped_) {
-    if (k == key) throw already_registered_error("collector is already registered", existing);
+    if (k == key) {
+      throw already_registered_error("collector is already registered",
+                                     static_cast<const wrapped_collector&>(*existing).inner());
+    }
   }
   inner_->register_collector(w);
   wrapped_.emplace_back(key, std::move(w));

@@ -131,6 +131,9 @@ void validate_desc(family_desc& desc) {
     }
   }
   std::sort(desc.const_labels.begin(), desc.const_labels.end());
+  if (!desc.unit.empty() && desc.type == metric_type::info) {
+    throw error("info metric " + quoted(desc.name) + " cannot have a unit (OpenMetrics forbids it)");
+  }
   if (!desc.unit.empty()) {
     std::string_view base = desc.name;
     if (desc.type == metric_type::counter && ends_with(base, "_total")) {
@@ -160,6 +163,7 @@ std::string build_fq_name(std::string_view ns, std::string_view subsystem, std::
 
 void validate_exemplar_labels(const labels& l) {
   std::size_t runes = 0;
+  std::set<std::string_view> names;
   auto count_runes = [](std::string_view s) {
     std::size_t n = 0;
     for (unsigned char c : s) n += (c & 0xC0) != 0x80;
@@ -173,6 +177,7 @@ void validate_exemplar_labels(const labels& l) {
     if (!is_valid_utf8(value)) {
       throw error("exemplar label " + quoted(name) + " has a value that is not valid UTF-8");
     }
+    if (!names.insert(name).second) throw error("exemplar label " + quoted(name) + " given twice");
     runes += count_runes(name) + count_runes(value);
   }
   if (runes > 128) {
