@@ -548,7 +548,7 @@ class fuzz_run {
               add(d.name, s.value).ex = s.ex ? &*s.ex : nullptr;
               if (created) add(b + "_created", s.created);
             } else {
-              add(d.name, s.value).ex = om && s.ex ? &*s.ex : nullptr;
+              add(d.name, s.value);  // exposed as unknown in OpenMetrics: no exemplar allowed
             }
             break;
           case m::metric_type::info: add(d.name + "_info", s.value); break;
@@ -558,14 +558,22 @@ class fuzz_run {
               e.le = i < s.upper_bounds.size() ? s.upper_bounds[i] : inf_v;
               if (om && i < s.exemplars.size() && s.exemplars[i]) e.ex = &*s.exemplars[i];
             }
-            add(d.name + "_sum", s.sum);
-            add(d.name + "_count", static_cast<double>(s.count));
+            // OpenMetrics: _sum and _count only where the sum is counter-like (exposition.h).
+            if (!om || (!(s.sum < 0) && s.sum == s.sum &&
+                        (s.upper_bounds.empty() || s.upper_bounds.front() >= 0))) {
+              add(d.name + "_sum", s.sum);
+              add(d.name + "_count", static_cast<double>(s.count));
+            }
             if (created) add(d.name + "_created", s.created);
             break;
           case m::metric_type::summary:
-            for (const m::quantile_value& q : s.quantiles) add(d.name, q.value).quantile = q.quantile;
-            add(d.name + "_sum", s.sum);
-            add(d.name + "_count", static_cast<double>(s.count));
+            for (const m::quantile_value& q : s.quantiles) {
+              if (!om || !(q.value < 0)) add(d.name, q.value).quantile = q.quantile;
+            }
+            if (!om || s.sum >= 0) {
+              add(d.name + "_sum", s.sum);
+              add(d.name + "_count", static_cast<double>(s.count));
+            }
             if (created) add(d.name + "_created", s.created);
             break;
           default: add(d.name, s.value);

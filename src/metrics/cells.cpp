@@ -123,10 +123,22 @@ thread_local bool t_exiting = false;
 
 }  // namespace
 
-bool g_membarrier = register_membarrier();
+constinit std::atomic<bool> g_membarrier{false};
+
+namespace {
+void ensure_membarrier() {
+  static const bool registered = [] {
+    const bool ok = register_membarrier();
+    g_membarrier.store(ok, std::memory_order_relaxed);
+    return ok;
+  }();
+  (void)registered;
+}
+}  // namespace
 
 thread_cells* thread_record_slow() {
   if (tls_cells != nullptr) return tls_cells;
+  ensure_membarrier();
   thread_cells* t = new_record();
   {
     arena_state& a = arena();
@@ -240,7 +252,9 @@ void cell_reader::u64_range(std::uint32_t first, std::uint32_t n, std::uint64_t*
 }
 
 void rcu_synchronize() noexcept {
-  if (g_membarrier) {
+  // Through the synchronised initialiser: a writer must not see false where readers saw true.
+  ensure_membarrier();
+  if (g_membarrier.load(std::memory_order_relaxed)) {
     syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
   } else {
     full_fence();

@@ -466,14 +466,14 @@ void encoder::summary(label_values values, const summary_sample& s) {
     m.value(q.value);
     m.buf += '\n';
   }
-  if (!om || (s.sum >= 0)) {
+  if (!om || (s.sum >= 0)) {  // _count goes with _sum, as for histograms
     m.start_line("_sum", values);
     m.value(s.sum);
     m.buf += '\n';
+    m.start_line("_count", values);
+    m.integer(s.count);
+    m.buf += '\n';
   }
-  m.start_line("_count", values);
-  m.integer(s.count);
-  m.buf += '\n';
   m.created(values, s.created);
   m.flush_if_full();
 }

@@ -17,7 +17,10 @@ with tempfile.TemporaryDirectory() as d:
         open(src, "w").write(code)
         subprocess.run([cxx, *extra, "-std=c++20", "-Wall", "-Wextra", "-Werror", "-I", include, src, lib,
                         "-pthread", "-o", exe], check=True)
-        out = subprocess.run([exe], check=True, capture_output=True, text=True).stdout
+        run = subprocess.run([exe], capture_output=True, text=True)
+        if run.returncode != 0:
+            sys.exit(f"snippet {name} exited {run.returncode}:\n{run.stderr}")
+        out = run.stdout
         if "# TYPE" not in out:
             sys.exit(f"snippet {name} printed no exposition:\n{out}")
         print(f"snippet {name}: built and ran")

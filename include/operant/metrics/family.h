@@ -157,6 +157,7 @@ class family_core {
 
   family_desc desc_;
   std::size_t nlabels_;
+  std::vector<std::size_t> sort_order_;  // label indices by label name: series sort in name order
   std::size_t node_size_;
   construct_fn construct_;
   destroy_fn destroy_;

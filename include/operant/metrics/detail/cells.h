@@ -45,7 +45,9 @@ extern constinit thread_local thread_cells* tls_cells __attribute__((tls_model("
 // Slow path: creates the thread's record and/or the page holding `slot`; returns the cell.
 cell* cell_slow(std::uint32_t slot);
 thread_cells* thread_record_slow();
-extern bool g_membarrier;  // false if membarrier(2) is unavailable: readers then fence
+// True once membarrier(2) is registered (on the first thread's registration, so metrics created
+// by static initialisers in any order are safe). While false, readers fence: either way is correct.
+extern constinit std::atomic<bool> g_membarrier;
 
 // A sequentially consistent fence. ThreadSanitizer does not model fences, so under TSan a
 // seq_cst read-modify-write on a shared word stands in for it.
@@ -108,7 +110,7 @@ inline void rcu_enter() noexcept {
   if (t == nullptr) [[unlikely]] t = thread_record_slow();
   if (t->rcu_depth++ == 0) {
     t->rcu_state.store(t->rcu_state.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    if (g_membarrier) [[likely]] {
+    if (g_membarrier.load(std::memory_order_relaxed)) [[likely]] {
       std::atomic_signal_fence(std::memory_order_seq_cst);
     } else {
       full_fence();
