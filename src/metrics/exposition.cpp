@@ -267,6 +267,15 @@ struct encoder::impl {
     buf += "} ";
   }
 
+  void sum_and_count(label_values values, double sum, std::uint64_t count) {
+    start_line("_sum", values);
+    value(sum);
+    buf += '\n';
+    start_line("_count", values);
+    integer(count);
+    buf += '\n';
+  }
+
   void write_exemplar(const exemplar* ex) {
     // OpenMetrics 1.0 allows exemplars on counter _total and histogram _bucket samples only, so a
     // counter exposed as unknown (its name lacks _total) cannot carry one.
@@ -444,12 +453,7 @@ void encoder::histogram(label_values values, const histogram_sample& h) {
   const bool om = m.fmt == format::openmetrics;
   if (!om || (!(h.sum < 0) && h.sum == h.sum &&
               (h.upper_bounds.empty() || h.upper_bounds.front() >= 0))) {
-    m.start_line("_sum", values);
-    m.value(h.sum);
-    m.buf += '\n';
-    m.start_line("_count", values);
-    m.integer(h.count);
-    m.buf += '\n';
+    m.sum_and_count(values, h.sum, h.count);
   }
   m.created(values, h.created);
   m.flush_if_full();
@@ -466,14 +470,7 @@ void encoder::summary(label_values values, const summary_sample& s) {
     m.value(q.value);
     m.buf += '\n';
   }
-  if (!om || (s.sum >= 0)) {  // _count goes with _sum, as for histograms
-    m.start_line("_sum", values);
-    m.value(s.sum);
-    m.buf += '\n';
-    m.start_line("_count", values);
-    m.integer(s.count);
-    m.buf += '\n';
-  }
+  if (!om || (s.sum >= 0)) m.sum_and_count(values, s.sum, s.count);  // together, as for histograms
   m.created(values, s.created);
   m.flush_if_full();
 }

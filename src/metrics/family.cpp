@@ -1,4 +1,5 @@
 #include "operant/metrics/family.h"
+#include "message.h"
 
 #include <cstdlib>
 #include <new>
@@ -34,7 +35,7 @@ constexpr std::uint64_t k0 = 0xa0761d6478bd642full;
 constexpr std::uint64_t k1 = 0xe7037ed1a0b428dbull;
 constexpr std::uint64_t k2 = 0x8ebc6af09c88c6e3ull;
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using detail::quoted;
 
 }  // namespace
 

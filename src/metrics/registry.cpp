@@ -1,4 +1,5 @@
 #include "operant/metrics/registry.h"
+#include "message.h"
 
 #include <algorithm>
 #include <chrono>
@@ -17,7 +18,7 @@ namespace operant::metrics {
 
 namespace {
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+using detail::quoted;
 
 std::string render_labels(const labels& l) {
   std::string out = "{";

@@ -1,4 +1,6 @@
 #include "operant/metrics/types.h"
+#include "message.h"
+
 
 #include <algorithm>
 #include <cstdint>
@@ -23,8 +25,9 @@ constexpr bool is_alpha(char c) noexcept {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+}  // namespace
 
-// Quotes a value for an error message so that control characters stay visible.
+namespace detail {
 std::string quoted(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
@@ -40,6 +43,11 @@ std::string quoted(std::string_view s) {
   out += '"';
   return out;
 }
+}  // namespace detail
+
+namespace {
+using detail::quoted;
+
 }  // namespace
 
 bool is_valid_metric_name(std::string_view name) noexcept {
