@@ -1,5 +1,6 @@
 include(CMakePackageConfigHelpers)
-install(TARGETS operant_metrics EXPORT operantTargets
+list(TRANSFORM OPERANT_MODULES PREPEND operant_ OUTPUT_VARIABLE operant_targets)
+install(TARGETS ${operant_targets} EXPORT operantTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY include/operant DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
