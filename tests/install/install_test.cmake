@@ -78,7 +78,8 @@ set(want_lines
   "consumer_requests_total 3\n"
   "# TYPE consumer_requests counter\n"
   "consumer_requests_total 3.0\n"
-  "# EOF\n")
+  "# EOF\n"
+  "http server bound to port ")
 foreach(want ${want_lines})
   string(FIND "${run_output}" "${want}" at)
   if(at EQUAL -1)

@@ -7,6 +7,14 @@ import os, re, subprocess, sys, tempfile
 readme, cxx, include, lib = sys.argv[1:5]
 extra = sys.argv[5].split() if len(sys.argv) > 5 else []
 text = open(readme, encoding="utf-8").read()
+# Blocks marked `<!-- readme-file: PATH -->` show a file of the repository verbatim (an example
+# that the tests build and run): they must equal it.
+root = os.path.dirname(os.path.abspath(readme))
+for path, code in re.findall(r"<!-- readme-file: (\S+) -->\s*```cpp\n(.*?)```", text, re.S):
+    with open(os.path.join(root, path), encoding="utf-8") as f:
+        if f.read() != code:
+            sys.exit(f"README's copy of {path} differs from the file; paste the file again")
+    print(f"file {path}: README copy is current")
 snippets = re.findall(r"<!-- readme-snippet: (\S+) -->\s*```cpp\n(.*?)```", text, re.S)
 if not snippets:
     sys.exit("no readme-snippet blocks found in " + readme)

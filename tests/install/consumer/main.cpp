@@ -3,6 +3,9 @@
 
 #include "operant/metrics/exposition.h"
 #include "operant/metrics/registry.h"
+#ifdef CONSUMER_HAS_HTTP
+#include "operant/http/server.h"
+#endif
 
 int main() {
   namespace om = operant::metrics;
@@ -13,5 +16,9 @@ int main() {
   requests.add(2);
   std::cout << om::encode_to_string(reg, om::format::text);
   std::cout << om::encode_to_string(reg, om::format::openmetrics);
+#ifdef CONSUMER_HAS_HTTP
+  operant::http::server srv({.listen = "127.0.0.1:0"});
+  std::cout << "http server bound to port " << srv.port() << "\n";
+#endif
   return 0;
 }
