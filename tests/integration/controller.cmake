@@ -28,7 +28,8 @@ set_tests_properties(integration.controller_rules PROPERTIES LABELS integration 
 
 # docs/controller.md's code blocks compile, link and run.
 add_test(NAME docs.controller_snippets
-  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/controller_docs_snippets.py
+  COMMAND /usr/bin/python3 ${PROJECT_SOURCE_DIR}/tests/readme/check_snippets.py
     ${PROJECT_SOURCE_DIR}/docs/controller.md ${CMAKE_CXX_COMPILER} ${PROJECT_SOURCE_DIR}/include
-    $<TARGET_FILE:operant_controller> $<TARGET_FILE:operant_metrics> --flags "${CMAKE_CXX_FLAGS}")
+    $<TARGET_FILE:operant_controller> $<TARGET_FILE:operant_metrics> --flags "${CMAKE_CXX_FLAGS}"
+    --marker controller-snippet)
 set_tests_properties(docs.controller_snippets PROPERTIES LABELS docs TIMEOUT 300)
