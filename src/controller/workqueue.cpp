@@ -170,7 +170,7 @@ workqueue::item workqueue::get_locked(std::unique_lock<std::mutex>& lock, bool* 
   r->processing = true;
   ++processing_;
   if (!queue_.empty() && getters_waiting_ > 0) cv_.notify_one();
-  return item(r);
+  return item(r, r->queued_at);
 }
 
 workqueue::item workqueue::get() {

@@ -118,8 +118,11 @@ class workqueue {
 
    private:
     friend class workqueue;
-    explicit item(record* r) noexcept : rec_(r) {}
+    // queued_at is copied under the queue's lock: a new event for the key while it is being
+    // processed writes the record's timestamp again.
+    item(record* r, clock::time_point queued_at) noexcept : rec_(r), queued_at_(queued_at) {}
     record* rec_ = nullptr;
+    clock::time_point queued_at_{};
   };
 
   explicit workqueue(workqueue_options opts = {});
@@ -222,7 +225,7 @@ class workqueue {
 
 // Inline: a worker reads them for every key.
 std::string_view workqueue::item::key() const noexcept { return *rec_->key; }
-clock::time_point workqueue::item::queued_at() const noexcept { return rec_->queued_at; }
+clock::time_point workqueue::item::queued_at() const noexcept { return queued_at_; }
 unsigned workqueue::item::failures() const noexcept {
   return rec_->failures.load(std::memory_order_relaxed);
 }
