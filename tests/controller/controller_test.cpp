@@ -319,10 +319,19 @@ class scripted_retriever final : public retriever {
              std::stop_token stop) override {
     std::unique_lock lock(mu_);
     const int generation = end_watches_;
+    ++watching_;
+    cv_.notify_all();
     cv_.wait(lock, stop, [&] { return end_watches_ != generation; });
+    --watching_;
   }
+  // Ends the running watch, waiting for one to start first: the handler may see the listed
+  // objects before the controller has begun to watch.
   void end_watch() {
-    { std::lock_guard lock(mu_); ++end_watches_; }
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return watching_ > 0; });
+      ++end_watches_;
+    }
     cv_.notify_all();
   }
 
@@ -330,6 +339,7 @@ class scripted_retriever final : public retriever {
   std::mutex mu_;
   std::condition_variable_any cv_;
   int end_watches_ = 0;
+  int watching_ = 0;
 };
 
 TEST_F(controller_fixture, relist_delivers_deletes_missed_while_not_watching) {
