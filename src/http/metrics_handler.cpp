@@ -2,6 +2,8 @@
 
 #include <zlib.h>
 
+#include <boost/beast/core/string.hpp>
+
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -16,6 +18,7 @@
 namespace operant::http {
 
 namespace m = operant::metrics;
+using boost::beast::iequals;
 
 // ---- Accept-Encoding ---------------------------------------------------------------------------
 
@@ -25,17 +28,6 @@ std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = char(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = char(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
 }
 
 // q-value of one Accept-Encoding element's parameters; 1 when absent, -1 when malformed.
@@ -238,6 +230,12 @@ struct metrics_handler::impl {
     if (in_flight_gauge != nullptr) in_flight_gauge->dec();
   }
 
+  // client_golang's text for a request over MaxRequestsInFlight.
+  std::string limit_message() const {
+    return "Limit of concurrent requests reached (" + std::to_string(opts.max_requests_in_flight) +
+           "), try again later.\n";
+  }
+
   void refuse(response_stream& out, unsigned status, const std::string& message) const {
     out.start({status, plain_text, {}});
     out.write(message);
@@ -360,8 +358,7 @@ void metrics_handler::serve(std::string_view accept, std::string_view accept_enc
                             response_stream& out) const {
   impl& d = *impl_;
   if (!d.acquire()) {
-    d.refuse(out, 503, "Limit of concurrent requests reached (" +
-                           std::to_string(d.opts.max_requests_in_flight) + "), try again later.\n");
+    d.refuse(out, 503, d.limit_message());
     d.count(503);
     return;
   }
@@ -418,9 +415,7 @@ response metrics_handler::serve(const request& req) const {
   impl& d = *impl_;
   if (!d.acquire()) {
     d.count(503);
-    return response::text(503, "Limit of concurrent requests reached (" +
-                                   std::to_string(d.opts.max_requests_in_flight) +
-                                   "), try again later.\n");
+    return response::text(503, d.limit_message());
   }
   struct shared {
     std::mutex mu;

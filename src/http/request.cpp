@@ -1,17 +1,10 @@
-#include <algorithm>
+#include <boost/beast/core/string.hpp>
 
 #include "operant/http/server.h"
 
 namespace operant::http {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
 
 response make(unsigned status, std::string content_type, std::string body) {
   response r;
@@ -36,7 +29,7 @@ std::string_view request::query() const noexcept {
 
 std::string_view request::header(std::string_view name) const noexcept {
   for (const header_field& f : headers) {
-    if (iequals(f.name, name)) return f.value;
+    if (boost::beast::iequals(f.name, name)) return f.value;
   }
   return {};
 }

@@ -183,18 +183,20 @@ struct server::impl {
       const bool match = pattern.back() == '/' ? path.starts_with(pattern) : path == pattern;
       if (match) return h(req);
     }
-    const bool builtin = (!opts.metrics_path.empty() && path == opts.metrics_path) ||
-                         (!opts.health_path.empty() && path == opts.health_path) ||
-                         (opts.landing_page && path == "/");
-    if (builtin && !is_get_or_head(req)) {
+    const bool metrics_route = !opts.metrics_path.empty() && path == opts.metrics_path;
+    const bool health_route = !opts.health_path.empty() && path == opts.health_path;
+    const bool landing_route = opts.landing_page && path == "/";
+    if (!metrics_route && !health_route && !landing_route) {
+      return response::text(404, "404 page not found\n");
+    }
+    if (!is_get_or_head(req)) {
       response r = response::text(405, "Method Not Allowed\n");
       r.headers.push_back({"Allow", "GET, HEAD"});
       return r;
     }
-    if (!opts.metrics_path.empty() && path == opts.metrics_path) return metrics->serve(req);
-    if (!opts.health_path.empty() && path == opts.health_path) return response::text(200, "ok\n");
-    if (opts.landing_page && path == "/") return response::html(200, landing);
-    return response::text(404, "404 page not found\n");
+    if (metrics_route) return metrics->serve(req);
+    if (health_route) return response::text(200, "ok\n");
+    return response::html(200, landing);
   }
 
   response dispatch_safely(request& req) noexcept {

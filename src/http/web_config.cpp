@@ -6,6 +6,8 @@
 #include <openssl/rand.h>
 #include <yaml-cpp/yaml.h>
 
+#include <boost/beast/core/string.hpp>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -503,16 +505,6 @@ bool decode_base64(std::string_view in, std::string& out) {
   return true;
 }
 
-bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 // Equality whose time depends on the lengths only.
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
@@ -635,7 +627,7 @@ bool basic_authenticator::check(std::string_view authorization, std::string* use
   if (impl_->users.empty()) return false;
   constexpr std::string_view k_scheme = "basic ";
   if (authorization.size() < k_scheme.size() ||
-      !iequals_ascii(authorization.substr(0, k_scheme.size()), k_scheme))
+      !boost::beast::iequals(authorization.substr(0, k_scheme.size()), k_scheme))
     return false;
   std::string decoded;
   // The decoded text holds the password: wiped on every way out.
