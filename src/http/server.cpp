@@ -21,6 +21,7 @@
 
 #include <condition_variable>
 #include <csignal>
+#include <future>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -113,6 +114,11 @@ struct server::impl {
   std::optional<net::ssl::context> tls;
   net::io_context ioc;  // destroyed first: its shutdown destroys the sessions' frames
   tcp::acceptor acceptor{ioc};
+  // The accept loop and stop()'s close of the acceptor run on this strand: with several I/O
+  // threads the acceptor object would otherwise be touched by two threads at once.
+  net::strand<net::io_context::executor_type> accept_strand = net::make_strand(ioc);
+  bool accepting = true;  // on accept_strand only
+  std::promise<void> accept_exited;  // set when accept_loop() returns
   std::vector<std::thread> threads;
   std::mutex run_mu;
   std::condition_variable run_cv;
@@ -311,11 +317,18 @@ struct server::impl {
   }
 
   net::awaitable<void> accept_loop() {
+    struct exit_signal {
+      std::promise<void>& p;
+      explicit exit_signal(std::promise<void>& promise) : p(promise) {}
+      exit_signal(const exit_signal&) = delete;
+      exit_signal& operator=(const exit_signal&) = delete;
+      ~exit_signal() { p.set_value(); }
+    } on_exit{accept_exited};
     for (;;) {
       boost::system::error_code ec;
       auto strand = net::make_strand(ioc);
       tcp::socket sock = co_await acceptor.async_accept(strand, net::redirect_error(net::use_awaitable, ec));
-      if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec == net::error::operation_aborted || !accepting) co_return;  // sock closes with us
       if (ec) {
         // Out of descriptors or a connection reset before accept: wait a little, keep serving.
         net::steady_timer t(ioc, std::chrono::milliseconds(50));
@@ -456,7 +469,7 @@ void server::start() {
   if (d.started) return;
   if (d.stopped) throw std::logic_error("server::start() after stop()");
   d.started = true;
-  net::co_spawn(d.acceptor.get_executor(), d.accept_loop(), net::detached);
+  net::co_spawn(d.accept_strand, d.accept_loop(), net::detached);
   d.threads.reserve(d.opts.threads);
   for (unsigned i = 0; i < d.opts.threads; ++i) {
     d.threads.emplace_back([&d] {
@@ -505,15 +518,22 @@ void server::stop() {
     d.stopped = true;
   }
   d.run_cv.notify_all();
-  net::post(d.acceptor.get_executor(), [&d] {
-    boost::system::error_code ec;
-    d.acceptor.close(ec);
-  });
-  d.close_all();
-  // Let the sessions see their sockets close, then stop whatever is still pending.
   const auto self = std::this_thread::get_id();
   bool on_io_thread = false;
   for (auto& t : d.threads) on_io_thread |= t.get_id() == self;
+  // Close the acceptor on its strand and wait for that, so that a connection the accept loop
+  // took just before is already in the table close_all() walks, and none is added after it.
+  net::post(d.accept_strand, [&d] {
+    boost::system::error_code ec;
+    d.acceptor.close(ec);
+    d.accepting = false;
+  });
+  // Wait for the accept loop to end, so that a connection it took just before is already in the
+  // table close_all() walks (or closed by the loop), and no accepted socket is left in a
+  // completion handler that ioc.stop() would strand with its descriptor open.
+  if (!on_io_thread && !d.threads.empty()) d.accept_exited.get_future().wait();
+  d.close_all();
+  // Let the sessions see their sockets close, then stop whatever is still pending.
   if (on_io_thread) {
     d.ioc.stop();  // the destructor joins
     return;
