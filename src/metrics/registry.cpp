@@ -120,6 +120,8 @@ void registry::register_collector(std::shared_ptr<collector> c) {
     if (existing == c) throw already_registered_error("collector is already registered", existing);
   }
   std::map<std::string, std::string> new_samples = state_->samples;
+  std::string duplicate;  // the first family this collector describes that is already there
+  const collector* duplicate_owner = nullptr;
   for (std::size_t i = 0; i < descs.size(); ++i) {
     const family_desc& d = descs[i];
     for (std::size_t j = 0; j < i; ++j) {
@@ -131,13 +133,33 @@ void registry::register_collector(std::shared_ptr<collector> c) {
     }
     auto [lo, hi] = state_->by_name.equal_range(d.name);
     for (auto it = lo; it != hi; ++it) {
-      if (it->second.desc.const_labels == d.const_labels) {
-        throw error("family " + quoted(d.name) + " with constant labels " +
-                    render_labels(d.const_labels) + " is already registered");
-      }
       check_compatible(d, it->second.desc, "cannot register");
+      if (it->second.desc.const_labels == d.const_labels && duplicate.empty()) {
+        duplicate = "family " + quoted(d.name) + " with constant labels " +
+                    render_labels(d.const_labels) + " is already registered";
+        duplicate_owner = it->second.owner;
+      }
     }
-    claim_names(d, new_samples);
+    if (duplicate.empty()) claim_names(d, new_samples);
+  }
+  if (!duplicate.empty()) {
+    // client_golang: a collector describing exactly the families (names and constant labels) of
+    // one already registered is that collector again: AlreadyRegisteredError with the existing
+    // one, so that a second user can share it.
+    const auto owner = std::find_if(state_->collectors.begin(), state_->collectors.end(),
+                                    [&](const auto& x) { return x.get() == duplicate_owner; });
+    const auto key = [](const family_desc& d) { return std::make_pair(d.name, d.const_labels); };
+    std::vector<std::pair<std::string, labels>> mine, theirs;
+    for (const auto& d : descs) mine.push_back(key(d));
+    if (owner != state_->collectors.end()) {
+      for (const auto& d : (*owner)->describe()) theirs.push_back(key(d));
+    }
+    std::sort(mine.begin(), mine.end());
+    std::sort(theirs.begin(), theirs.end());
+    if (owner != state_->collectors.end() && mine == theirs) {
+      throw already_registered_error(duplicate, *owner);
+    }
+    throw error(duplicate);
   }
   for (auto& d : descs) {
     std::string name = d.name;

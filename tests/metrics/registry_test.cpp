@@ -135,6 +135,49 @@ TEST(RegistryTest, NullCollectorIsRejected) {
   EXPECT_EQ(error_of([&] { reg.register_collector(nullptr); }), "cannot register a null collector");
 }
 
+TEST(RegistryTest, AnEqualCollectorGetsTheExistingOneToShare) {
+  // client_golang's AlreadyRegisteredError.ExistingCollector: a second user of the same families
+  // finds the collector registered first and uses it.
+  m::registry reg;
+  auto first = std::make_shared<m::family<m::counter>>(
+      m::metric_opts{.name = "shared_total", .help = "Shared.", .label_names = {"code"}});
+  reg.register_collector(first);
+  try {
+    reg.register_collector(std::make_shared<m::family<m::counter>>(
+        m::metric_opts{.name = "shared_total", .help = "Shared.", .label_names = {"code"}}));
+    ADD_FAILURE() << "an equal collector was registered twice";
+  } catch (const m::already_registered_error& e) {
+    EXPECT_EQ(e.existing(), first);
+    EXPECT_STREQ(e.what(), "family \"shared_total\" with constant labels {} is already registered");
+  }
+  // A collector describing more (or other) families than the one there is a plain conflict.
+  struct two final : m::collector {
+    std::vector<m::family_desc> d;
+    two() {
+      d.push_back(m::family_desc{});
+      d.back().name = "shared_total";
+      d.back().help = "Shared.";
+      d.back().type = m::metric_type::counter;
+      d.back().label_names = {"code"};
+      d.push_back(m::family_desc{});
+      d.back().name = "other_total";
+      d.back().help = "Other.";
+      d.back().type = m::metric_type::counter;
+    }
+    std::span<const m::family_desc> describe() const override { return d; }
+    void collect(m::metric_writer&) const override {}
+  };
+  try {
+    reg.register_collector(std::make_shared<two>());
+    ADD_FAILURE();
+  } catch (const m::already_registered_error&) {
+    ADD_FAILURE() << "a different collector was taken for the registered one";
+  } catch (const m::error& e) {
+    EXPECT_NE(std::string(e.what()).find("shared_total"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(gathered_names(reg), (std::vector<std::string>{"shared_total"}));
+}
+
 TEST(RegistryTest, DuplicateFamilyWithSameConstLabelsIsRejectedNamingTheFamily) {
   m::registry reg;
   reg.register_collector(
