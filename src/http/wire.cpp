@@ -4,6 +4,7 @@
 #include <array>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +13,21 @@
 namespace operant::http::detail {
 
 namespace bhttp = boost::beast::http;
+
+namespace {
+// Beast 1.81 asserts (basic_parser.ipp parse_chunk_header, n >= 5) when it resumes in the last
+// chunk with fewer than 5 bytes (fixed upstream in boostorg/beast#2861). Beast leaves the bytes
+// of the last chunk's line ("0\r\n", after the previous chunk's CRLF) unconsumed until the
+// message ends, so that state shows as fewer than 5 buffered bytes starting with "0" or "\r\n0":
+// wait for more then (a chunked body always has them to come). Anything else, such as the tail
+// of a chunk's data, is parsed at once, so a stream's last piece is never held back.
+template <class Parser>
+bool chunk_tail_pending(const Parser& p, std::string_view buffered) {
+  if (!p.is_header_done() || !p.chunked() || buffered.size() >= 5) return false;
+  if (buffered.starts_with("\r\n")) buffered.remove_prefix(2);
+  return buffered.starts_with('0');
+}
+}  // namespace
 
 struct request_reader::parser_holder {
   bhttp::request_parser<bhttp::string_body> p;
@@ -64,10 +80,7 @@ request_reader::state request_reader::feed(std::string_view data) {
                       " bytes");
         return state_;
       }
-    } else if (parser_->p.chunked() && buffer_.size() < 5) {
-      // Beast 1.81 asserts (basic_parser.ipp parse_chunk_header, n >= 5) when the last chunk
-      // arrives in pieces (fixed upstream in boostorg/beast#2861). A chunked body always has at
-      // least the 5 bytes of "0\r\n\r\n" left to come, so waiting for them delays nothing.
+    } else if (chunk_tail_pending(parser_->p, buffer_)) {
       break;
     }
     header_started_ = true;
@@ -148,6 +161,118 @@ request request_reader::take() {
   keep_alive_ = false;
   head_ = false;
   return r;
+}
+
+struct response_reader::parser_holder {
+  bhttp::response_parser<bhttp::buffer_body> p;
+};
+
+response_reader::response_reader(response_limits limits, bool head_request)
+    : limits_(limits), head_(head_request) {
+  reset_parser();
+}
+response_reader::~response_reader() = default;
+
+void response_reader::reset_parser() {
+  parser_ = std::make_unique<parser_holder>();
+  parser_->p.header_limit(static_cast<std::uint32_t>(
+      std::min<std::size_t>(limits_.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
+  if (limits_.max_body_bytes == 0) {
+    parser_->p.body_limit(boost::none);
+  } else {
+    parser_->p.body_limit(limits_.max_body_bytes);
+  }
+  parser_->p.eager(true);
+  if (head_) parser_->p.skip(true);
+}
+
+void response_reader::fail(std::string message) {
+  state_ = state::failed;
+  error_message_ = std::move(message);
+}
+
+bool response_reader::header_done() const noexcept { return parser_->p.is_header_done(); }
+unsigned response_reader::status_code() const noexcept { return parser_->p.get().result_int(); }
+bool response_reader::keep_alive() const noexcept { return parser_->p.get().keep_alive(); }
+
+std::vector<header_field> response_reader::headers() const {
+  std::vector<header_field> out;
+  for (const auto& f : parser_->p.get()) {
+    out.push_back({std::string(f.name_string()), std::string(f.value())});
+  }
+  return out;
+}
+
+response_reader::state response_reader::feed(std::string_view data, std::string& body) {
+  buffer_.append(data);
+  if (state_ != state::need_more) return state_;
+  std::array<char, 16 * 1024> out;
+  while (!buffer_.empty() && !chunk_tail_pending(parser_->p, buffer_)) {
+    auto& b = parser_->p.get().body();
+    b.data = out.data();
+    b.size = out.size();
+    boost::system::error_code ec;
+    const std::size_t used = parser_->p.put(boost::asio::buffer(buffer_.data(), buffer_.size()), ec);
+    body.append(out.data(), out.size() - parser_->p.get().body().size);
+    buffer_.erase(0, used);
+    if (ec == bhttp::error::need_buffer) continue;
+    if (ec == bhttp::error::need_more) break;
+    if (ec) {
+      if (ec == bhttp::error::header_limit) {
+        fail("response header larger than " + std::to_string(limits_.max_header_bytes) + " bytes");
+      } else if (ec == bhttp::error::body_limit) {
+        fail("response body larger than the limit of " + std::to_string(limits_.max_body_bytes) +
+             " bytes");
+      } else {
+        fail("malformed response: " + ec.message());
+      }
+      return state_;
+    }
+    if (parser_->p.is_header_done()) {
+      const unsigned code = parser_->p.get().result_int();
+      if (code < 100 || code > 999) {
+        fail("malformed response: status " + std::to_string(code));
+        return state_;
+      }
+      if (code >= 100 && code < 200 && code != 101) {
+        reset_parser();  // 100 Continue, 103 Early Hints: the real answer follows
+        continue;
+      }
+    }
+    if (parser_->p.is_done()) {
+      state_ = state::complete;
+      return state_;
+    }
+    if (used == 0) break;
+  }
+  return state_;
+}
+
+response_reader::state response_reader::finish(std::string& body) {
+  if (state_ != state::need_more) return state_;
+  if (!parser_->p.is_header_done()) {
+    fail(buffer_.empty() && !parser_->p.got_some()
+             ? "the server closed the connection without answering"
+             : "the server closed the connection in the middle of the response header");
+    return state_;
+  }
+  std::array<char, 16 * 1024> out;
+  auto& b = parser_->p.get().body();
+  b.data = out.data();
+  b.size = out.size();
+  boost::system::error_code ec;
+  if (!buffer_.empty()) {
+    fail("the server closed the connection in the middle of the response body");
+    return state_;
+  }
+  parser_->p.put_eof(ec);
+  body.append(out.data(), out.size() - parser_->p.get().body().size);
+  if (ec || !parser_->p.is_done()) {
+    fail("the server closed the connection in the middle of the response body");
+    return state_;
+  }
+  state_ = state::complete;
+  return state_;
 }
 
 std::string_view reason_phrase(unsigned status) noexcept {

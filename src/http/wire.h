@@ -10,6 +10,9 @@
 #include <string>
 #include <string_view>
 
+#include <vector>
+
+#include "operant/http/header.h"
 #include "operant/http/server.h"
 
 namespace operant::http::detail {
@@ -68,6 +71,55 @@ class request_reader {
   bool keep_alive_ = false;
   bool head_ = false;
   unsigned error_status_ = 0;
+  std::string error_message_;
+};
+
+// response_reader is the client's response parser (and the fuzz target fuzz_http_response's):
+// bytes in, status, headers and decoded body bytes (chunked transfer undone) out.
+struct response_limits {
+  std::size_t max_header_bytes = 1024 * 1024;
+  std::size_t max_body_bytes = 0;  // 0: no limit (a stream)
+};
+
+class response_reader {
+ public:
+  // `head_request`: the request was HEAD, so the response has no body whatever it says.
+  explicit response_reader(response_limits limits, bool head_request = false);
+  ~response_reader();
+  response_reader(const response_reader&) = delete;
+  response_reader& operator=(const response_reader&) = delete;
+
+  enum class state { need_more, complete, failed };
+
+  // Parses `data` and appends the body bytes it completes to `body`. Interim 1xx responses are
+  // skipped. Bytes after the end of the response are kept (leftover()). Once failed or
+  // complete, stays so.
+  state feed(std::string_view data, std::string& body);
+  // The connection ended: a body delimited by the close is complete; anything else unfinished
+  // fails ("the server closed the connection ...").
+  state finish(std::string& body);
+  state status() const noexcept { return state_; }
+
+  bool header_done() const noexcept;
+  // Valid once header_done().
+  unsigned status_code() const noexcept;
+  std::vector<header_field> headers() const;
+  bool keep_alive() const noexcept;
+  // When failed: what is wrong with the response.
+  const std::string& error_message() const noexcept { return error_message_; }
+  // Bytes received after the end of the response.
+  const std::string& leftover() const noexcept { return buffer_; }
+
+ private:
+  struct parser_holder;
+  void reset_parser();
+  void fail(std::string message);
+
+  response_limits limits_;
+  bool head_;
+  std::unique_ptr<parser_holder> parser_;
+  std::string buffer_;
+  state state_ = state::need_more;
   std::string error_message_;
 };
 

@@ -24,14 +24,10 @@
 #include <string_view>
 #include <vector>
 
+#include "operant/http/header.h"
 #include "operant/http/metrics_handler.h"
 
 namespace operant::http {
-
-struct header_field {
-  std::string name;
-  std::string value;
-};
 
 // One request, fully read (headers and body) before the handler runs.
 struct request {
