@@ -66,7 +66,8 @@ url_parts parse_url(std::string_view url) {
       throw bad("contains a space or control character");
     }
   }
-  if (url.find('#') != std::string_view::npos) throw bad("a fragment (#...) is not sent to servers");
+  if (url.find('#') != std::string_view::npos)
+    throw bad("a fragment (#...) is not sent to servers");
   const std::size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
   u.target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
@@ -137,7 +138,9 @@ std::shared_ptr<net::ssl::context> make_client_context(const client_tls& t) {
     ctx->set_verify_mode(net::ssl::verify_peer);
     if (t.ca_pem.empty()) {
       ctx->set_default_verify_paths(ec);
-      if (ec) throw client_error(client_error::kind::tls, "cannot load the system CA store: " + ec.message());
+      if (ec)
+        throw client_error(client_error::kind::tls,
+                           "cannot load the system CA store: " + ec.message());
     } else {
       ctx->add_certificate_authority(net::buffer(t.ca_pem), ec);
       if (ec) {
@@ -149,8 +152,9 @@ std::shared_ptr<net::ssl::context> make_client_context(const client_tls& t) {
   }
   if (t.cert_pem.empty() != t.key_pem.empty()) {
     throw client_error(client_error::kind::tls,
-                       t.cert_pem.empty() ? "a client key (key_pem) without its certificate (cert_pem)"
-                                          : "a client certificate (cert_pem) without its key (key_pem)");
+                       t.cert_pem.empty()
+                           ? "a client key (key_pem) without its certificate (cert_pem)"
+                           : "a client certificate (cert_pem) without its key (key_pem)");
   }
   if (!t.cert_pem.empty()) {
     ctx->use_certificate_chain(net::buffer(t.cert_pem), ec);
@@ -164,9 +168,10 @@ std::shared_ptr<net::ssl::context> make_client_context(const client_tls& t) {
                          "cannot load the client key (key_pem): " + ec.message());
     }
     if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
-      throw client_error(client_error::kind::tls,
-                         "the client key (key_pem) does not match the client certificate (cert_pem): " +
-                             openssl_reason());
+      throw client_error(
+          client_error::kind::tls,
+          "the client key (key_pem) does not match the client certificate (cert_pem): " +
+              openssl_reason());
     }
   }
   return ctx;
@@ -194,14 +199,15 @@ class gunzip {
       z_.avail_out = sizeof buf;
       const int rc = inflate(&z_, Z_NO_FLUSH);
       if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
-        throw client_error(client_error::kind::protocol,
-                           std::string("corrupt gzip response body: ") + (z_.msg ? z_.msg : "inflate failed"));
+        throw client_error(
+            client_error::kind::protocol,
+            std::string("corrupt gzip response body: ") + (z_.msg ? z_.msg : "inflate failed"));
       }
       out.append(buf, sizeof buf - z_.avail_out);
       if (limit != 0 && out.size() > limit) {
-        throw client_error(client_error::kind::protocol,
-                           "response body larger than the limit of " + std::to_string(limit) +
-                               " bytes once decompressed");
+        throw client_error(client_error::kind::protocol, "response body larger than the limit of " +
+                                                             std::to_string(limit) +
+                                                             " bytes once decompressed");
       }
       if (rc == Z_STREAM_END) ended_ = true;
       if (rc == Z_BUF_ERROR && z_.avail_out != 0) break;
@@ -338,27 +344,33 @@ struct client::impl {
   }
 
   // A failed operation as client_error, with what was being done and where.
-  [[noreturn]] static void fail(const conn& c, const boost::system::error_code& ec, std::string_view what,
-                                const std::string& url) {
+  [[noreturn]] static void fail(const conn& c, const boost::system::error_code& ec,
+                                std::string_view what, const std::string& url) {
     using k = client_error::kind;
     if (c.cancelled) throw client_error(k::cancelled, "request to " + url + " cancelled");
-    if (ec == beast::error::timeout) throw client_error(k::timeout, std::string(what) + " " + url + ": timed out");
-    if (ec.category() == net::error::get_ssl_category() || ec == net::ssl::error::stream_truncated) {
+    if (ec == beast::error::timeout)
+      throw client_error(k::timeout, std::string(what) + " " + url + ": timed out");
+    if (ec.category() == net::error::get_ssl_category() ||
+        ec == net::ssl::error::stream_truncated) {
       std::string msg = std::string(what) + " " + url + ": TLS: " + ec.message();
       throw client_error(k::tls, msg);
     }
     throw client_error(k::io, std::string(what) + " " + url + ": " + ec.message());
   }
 
-  net::awaitable<void> connect_op(conn_ptr c, url_parts u, std::string url, steady::time_point deadline,
+  net::awaitable<void> connect_op(conn_ptr c, url_parts u, std::string url,
+                                  steady::time_point deadline,
                                   std::shared_ptr<net::ssl::context> context, client_tls tls_opts) {
     boost::system::error_code ec;
     tcp::resolver resolver(c->strand);
     const std::string host = u.host;
     const std::string port = u.port;
-    auto results = co_await resolver.async_resolve(host, port, net::redirect_error(net::use_awaitable, ec));
+    auto results =
+        co_await resolver.async_resolve(host, port, net::redirect_error(net::use_awaitable, ec));
     if (c->cancelled) fail(*c, ec, "connecting to", url);
-    if (ec) throw client_error(client_error::kind::connect, "cannot resolve " + u.host + " for " + url + ": " + ec.message());
+    if (ec)
+      throw client_error(client_error::kind::connect,
+                         "cannot resolve " + u.host + " for " + url + ": " + ec.message());
     beast::tcp_stream stream(c->strand);
     stream.expires_at(deadline);
     co_await stream.async_connect(results, net::redirect_error(net::use_awaitable, ec));
@@ -366,7 +378,9 @@ struct client::impl {
     if (ec == beast::error::timeout) {
       throw client_error(client_error::kind::timeout, "connecting to " + url + ": timed out");
     }
-    if (ec) throw client_error(client_error::kind::connect, "cannot connect to " + url + ": " + ec.message());
+    if (ec)
+      throw client_error(client_error::kind::connect,
+                         "cannot connect to " + url + ": " + ec.message());
     stream.socket().set_option(tcp::no_delay(true), ec);
     if (!u.https) {
       c->plain.emplace(std::move(stream));
@@ -380,8 +394,10 @@ struct client::impl {
       SSL_ctrl(c->tls->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                const_cast<char*>(name.c_str()));  // NOLINT(cppcoreguidelines-pro-type-const-cast)
     }
-    if (!tls_opts.insecure_skip_verify) c->tls->set_verify_callback(net::ssl::host_name_verification(name));
-    co_await c->tls->async_handshake(net::ssl::stream_base::client, net::redirect_error(net::use_awaitable, ec));
+    if (!tls_opts.insecure_skip_verify)
+      c->tls->set_verify_callback(net::ssl::host_name_verification(name));
+    co_await c->tls->async_handshake(net::ssl::stream_base::client,
+                                     net::redirect_error(net::use_awaitable, ec));
     if (c->cancelled) fail(*c, ec, "connecting to", url);
     if (ec == beast::error::timeout) {
       throw client_error(client_error::kind::timeout, "TLS handshake with " + url + ": timed out");
@@ -410,7 +426,9 @@ struct client::impl {
     }
     auto c = std::make_shared<conn>(ioc);
     c->key = pool_key(u);
-    run(c, connect_op(c, u, url, steady::now() + opts.connect_timeout, std::move(context), std::move(tls_opts)),
+    run(c,
+        connect_op(c, u, url, steady::now() + opts.connect_timeout, std::move(context),
+                   std::move(tls_opts)),
         stop);
     return c;
   }
@@ -429,12 +447,14 @@ struct client::impl {
   template <class Stream>
   static net::awaitable<std::size_t> read_some(Stream& s, std::array<char, 64 * 1024>& buf,
                                                boost::system::error_code& ec) {
-    co_return co_await s.async_read_some(net::buffer(buf), net::redirect_error(net::use_awaitable, ec));
+    co_return co_await s.async_read_some(net::buffer(buf),
+                                         net::redirect_error(net::use_awaitable, ec));
   }
 
   // Reads until the head is complete (and, when `whole`, until the response is complete).
   net::awaitable<void> exchange_op(conn_ptr c, std::shared_ptr<exchange_state> st, std::string url,
-                                   std::optional<steady::time_point> deadline, bool write, bool whole) {
+                                   std::optional<steady::time_point> deadline, bool write,
+                                   bool whole) {
     boost::system::error_code ec;
     if (c->cancelled) fail(*c, net::error::operation_aborted, "request to", url);
     set_deadline(*c, deadline);
@@ -467,7 +487,8 @@ struct client::impl {
       }
       if (ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
         if (st->reader.finish(st->body) == detail::response_reader::state::failed) {
-          throw client_error(client_error::kind::io, "reading the response from " + url + ": " + st->reader.error_message());
+          throw client_error(client_error::kind::io, "reading the response from " + url + ": " +
+                                                         st->reader.error_message());
         }
         co_return;
       }
@@ -483,7 +504,8 @@ struct client::impl {
     set_deadline(*c, deadline);
     std::array<char, 64 * 1024> buf;
     const std::size_t before = st->body.size();
-    while (st->body.size() == before && st->reader.status() == detail::response_reader::state::need_more) {
+    while (st->body.size() == before &&
+           st->reader.status() == detail::response_reader::state::need_more) {
       std::size_t n = 0;
       if (c->tls) {
         n = co_await read_some(*c->tls, buf, ec);
@@ -498,7 +520,8 @@ struct client::impl {
       if (ec) fail(*c, ec, "reading the response from", url);
     }
     if (st->reader.status() == detail::response_reader::state::failed) {
-      throw client_error(client_error::kind::protocol, "bad response from " + url + ": " + st->reader.error_message());
+      throw client_error(client_error::kind::protocol,
+                         "bad response from " + url + ": " + st->reader.error_message());
     }
   }
 
@@ -510,14 +533,16 @@ struct client::impl {
     if (v6) w.append("[");
     w.append(u.host);
     if (v6) w.append("]");
-    if (!(u.https && u.port == "443") && !(!u.https && u.port == "80")) w.append(":").append(u.port);
+    if (!(u.https && u.port == "443") && !(!u.https && u.port == "80"))
+      w.append(":").append(u.port);
     w.append("\r\n");
     bool has_ua = false, has_ae = false;
     for (const header_field& h : r.headers) {
       for (const char ch : h.name + h.value) {
         if (ch == '\r' || ch == '\n') {
-          throw client_error(client_error::kind::bad_url,
-                             "header \"" + h.name + "\" contains a line break; expected a single-line value");
+          throw client_error(
+              client_error::kind::bad_url,
+              "header \"" + h.name + "\" contains a line break; expected a single-line value");
         }
       }
       if (beast::iequals(h.name, "Host") || beast::iequals(h.name, "Content-Length")) continue;
@@ -525,7 +550,8 @@ struct client::impl {
       has_ae |= beast::iequals(h.name, "Accept-Encoding");
       w.append(h.name).append(": ").append(h.value).append("\r\n");
     }
-    if (!has_ua && !opts.user_agent.empty()) w.append("User-Agent: ").append(opts.user_agent).append("\r\n");
+    if (!has_ua && !opts.user_agent.empty())
+      w.append("User-Agent: ").append(opts.user_agent).append("\r\n");
     if (!has_ae && opts.accept_gzip) w.append("Accept-Encoding: gzip\r\n");
     if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
       w.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
@@ -538,12 +564,14 @@ struct client::impl {
   static bool gzip_encoded(const detail::response_reader& reader, bool asked) {
     if (!asked) return false;
     for (const header_field& h : reader.headers()) {
-      if (beast::iequals(h.name, "Content-Encoding") && beast::iequals(h.value, "gzip")) return true;
+      if (beast::iequals(h.name, "Content-Encoding") && beast::iequals(h.value, "gzip"))
+        return true;
     }
     return false;
   }
 
-  client_response perform(const client_request& req, const std::function<void(std::string_view)>* on_data,
+  client_response perform(const client_request& req,
+                          const std::function<void(std::string_view)>* on_data,
                           const std::stop_token& stop) {
     const url_parts u = parse_url(req.url);
     const std::string key = pool_key(u);
@@ -553,10 +581,12 @@ struct client::impl {
     if (timeout.count() > 0) deadline = steady::now() + timeout;
     const bool head = req.method == "HEAD";
     bool asked_gzip = opts.accept_gzip;
-    for (const header_field& h : req.headers) asked_gzip &= !beast::iequals(h.name, "Accept-Encoding");
+    for (const header_field& h : req.headers)
+      asked_gzip &= !beast::iequals(h.name, "Accept-Encoding");
 
     for (int attempt = 0;; ++attempt) {
-      if (stop.stop_requested()) throw client_error(client_error::kind::cancelled, "request to " + req.url + " cancelled");
+      if (stop.stop_requested())
+        throw client_error(client_error::kind::cancelled, "request to " + req.url + " cancelled");
       conn_ptr c = attempt == 0 ? take_idle(key) : nullptr;
       const bool reused = c != nullptr;
       if (!c) c = connect(u, req.url, stop);
@@ -629,8 +659,8 @@ struct client::impl {
       if (e.what_kind() == client_error::kind::cancelled) return resp;
       throw;
     }
-    if (st->reader.status() == detail::response_reader::state::complete && st->reader.keep_alive() &&
-        st->reader.leftover().empty() && !stop.stop_requested()) {
+    if (st->reader.status() == detail::response_reader::state::complete &&
+        st->reader.keep_alive() && st->reader.leftover().empty() && !stop.stop_requested()) {
       give_back(c);
     }
     return resp;

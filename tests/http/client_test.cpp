@@ -1,6 +1,8 @@
 // The HTTP client against operant's own server (plain and TLS) and against scripted raw-socket
 // servers that misbehave in the ways real ones do: split chunks, bodies ended by the close,
 // keep-alive connections closed under the client, silence, garbage.
+#include "operant/http/client.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -15,7 +17,6 @@
 #include <sstream>
 #include <thread>
 
-#include "operant/http/client.h"
 #include "operant/http/server.h"
 #include "operant/metrics.h"
 #include "tls_files.h"
@@ -152,8 +153,8 @@ TEST(Client, GetsFromTheServerAndReusesTheConnection) {
   m::registry reg;
   server srv(loopback(reg));
   srv.handle("/echo", [](const request& r) {
-    response resp = response::text(200, r.method + " " + r.target + " " + r.body + " ua=" +
-                                            std::string(r.header("User-Agent")));
+    response resp = response::text(200, r.method + " " + r.target + " " + r.body +
+                                            " ua=" + std::string(r.header("User-Agent")));
     resp.headers.push_back({"X-Seen", std::string(r.header("X-Test"))});
     return resp;
   });
@@ -193,7 +194,8 @@ TEST(Client, DecompressesGzipAndLeavesItWhenTheCallerAsks) {
   };
   EXPECT_EQ(without_counts(p.body), without_counts(r.body));
   // An explicit Accept-Encoding is the caller's business: the body comes back as sent.
-  const auto raw = c.send({.url = srv.url() + "/metrics", .headers = {{"Accept-Encoding", "gzip"}}});
+  const auto raw =
+      c.send({.url = srv.url() + "/metrics", .headers = {{"Accept-Encoding", "gzip"}}});
   EXPECT_EQ(raw.header("Content-Encoding"), "gzip");
   EXPECT_NE(raw.body, r.body);
   EXPECT_EQ(raw.body.substr(0, 2), std::string("\x1f\x8b", 2));
@@ -214,7 +216,9 @@ class ClientTls : public ::testing::Test {
     s->start();
     return s;
   }
-  std::string url(const server& s) const { return "https://127.0.0.1:" + std::to_string(s.port()) + "/healthz"; }
+  std::string url(const server& s) const {
+    return "https://127.0.0.1:" + std::to_string(s.port()) + "/healthz";
+  }
   static test::tls_files* files;
   m::registry reg;
 };
@@ -225,7 +229,9 @@ TEST_F(ClientTls, VerifiesTheServerAgainstTheGivenCa) {
   client good({.tls = {.ca_pem = slurp(*files / "ca.crt")}});
   EXPECT_EQ(good.send({.url = url(*srv)}).status, 200u);
   // "localhost" is in the certificate too; SNI and verification use it.
-  EXPECT_EQ(good.send({.url = "https://localhost:" + std::to_string(srv->port()) + "/healthz"}).status, 200u);
+  EXPECT_EQ(
+      good.send({.url = "https://localhost:" + std::to_string(srv->port()) + "/healthz"}).status,
+      200u);
 
   client wrong_ca({.tls = {.ca_pem = slurp(*files / "other-ca.crt")}});
   try {
@@ -235,7 +241,8 @@ TEST_F(ClientTls, VerifiesTheServerAgainstTheGivenCa) {
     EXPECT_EQ(e.what_kind(), client_error::kind::tls);
     EXPECT_NE(std::string(e.what()).find("certificate"), std::string::npos) << e.what();
   }
-  client wrong_name({.tls = {.ca_pem = slurp(*files / "ca.crt"), .server_name = "kubernetes.default"}});
+  client wrong_name(
+      {.tls = {.ca_pem = slurp(*files / "ca.crt"), .server_name = "kubernetes.default"}});
   try {
     wrong_name.send({.url = url(*srv)});
     ADD_FAILURE() << "a certificate without the name was accepted";
@@ -248,15 +255,20 @@ TEST_F(ClientTls, VerifiesTheServerAgainstTheGivenCa) {
 }
 
 TEST_F(ClientTls, PresentsAClientCertificate) {
-  auto srv = serve("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
-                   "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n");
+  auto srv = serve(
+      "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n"
+      "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n");
   const std::string ca = slurp(*files / "ca.crt");
-  client with({.tls = {.ca_pem = ca, .cert_pem = slurp(*files / "client.crt"), .key_pem = slurp(*files / "client.key")}});
+  client with({.tls = {.ca_pem = ca,
+                       .cert_pem = slurp(*files / "client.crt"),
+                       .key_pem = slurp(*files / "client.key")}});
   EXPECT_EQ(with.send({.url = url(*srv)}).status, 200u);
   client without({.tls = {.ca_pem = ca}});
   EXPECT_THROW(without.send({.url = url(*srv)}), client_error);
   // Rotation: the new certificate is used by the connections made after set_tls().
-  without.set_tls({.ca_pem = ca, .cert_pem = slurp(*files / "client.crt"), .key_pem = slurp(*files / "client.key")});
+  without.set_tls({.ca_pem = ca,
+                   .cert_pem = slurp(*files / "client.crt"),
+                   .key_pem = slurp(*files / "client.key")});
   EXPECT_EQ(without.send({.url = url(*srv)}).status, 200u);
 }
 
@@ -268,7 +280,8 @@ TEST_F(ClientTls, RejectsBadTlsMaterialNamingIt) {
     EXPECT_NE(std::string(e.what()).find("ca_pem"), std::string::npos) << e.what();
   }
   try {
-    client c({.tls = {.cert_pem = slurp(*files / "client.crt"), .key_pem = slurp(*files / "server.key")}});
+    client c({.tls = {.cert_pem = slurp(*files / "client.crt"),
+                      .key_pem = slurp(*files / "server.key")}});
     ADD_FAILURE();
   } catch (const client_error& e) {
     EXPECT_NE(std::string(e.what()).find("does not match"), std::string::npos) << e.what();
@@ -285,8 +298,9 @@ TEST(Client, StreamsChunksAsTheyArriveEvenSplitByteByByte) {
   const std::string lines = "{\"type\":\"ADDED\"}\n{\"type\":\"MODIFIED\"}\n";
   raw_server srv([&](int fd, int) {
     raw_server::read_head(fd);
-    raw_server::send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             "Transfer-Encoding: chunked\r\n\r\n");
+    raw_server::send_all(fd,
+                         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n");
     // One chunk per line, each sent a byte at a time, then the last chunk in pieces too (the
     // case Beast 1.81 asserts on when fed naively).
     std::string wire;
@@ -345,16 +359,18 @@ TEST(Client, StopEndsAStreamThatNeverEnds) {
     raw_server::read_head(fd);
     raw_server::send_all(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhi\n\r\n");
     char ch;
-    while (::recv(fd, &ch, 1, 0) == 1) {
-    }
+    while (::recv(fd, &ch, 1, 0) == 1) {}
   });
   client c;
   std::stop_source stop;
   std::string got;
-  const auto r = c.stream({.url = srv.url()}, [&](std::string_view p) {
-    got.append(p);
-    stop.request_stop();  // from the callback; another thread works the same way
-  }, stop.get_token());
+  const auto r = c.stream(
+      {.url = srv.url()},
+      [&](std::string_view p) {
+        got.append(p);
+        stop.request_stop();  // from the callback; another thread works the same way
+      },
+      stop.get_token());
   EXPECT_EQ(r.status, 200u);
   EXPECT_EQ(got, "hi\n");
   EXPECT_EQ(c.idle_connections(), 0u);  // an abandoned stream is not reused
@@ -365,7 +381,8 @@ TEST(Client, StopEndsAStreamThatNeverEnds) {
     stop2.request_stop();
   });
   std::string got2;
-  c.stream({.url = srv.url()}, [&](std::string_view p) { got2.append(p); }, stop2.get_token());
+  c.stream(
+      {.url = srv.url()}, [&](std::string_view p) { got2.append(p); }, stop2.get_token());
   stopper.join();
   EXPECT_EQ(got2, "hi\n");
 }
@@ -374,8 +391,9 @@ TEST(Client, StreamOfAnErrorReturnsTheBody) {
   raw_server srv([](int fd, int) {
     raw_server::read_head(fd);
     const std::string body = R"({"kind":"Status","code":410,"reason":"Expired"})";
-    raw_server::send_all(fd, "HTTP/1.1 410 Gone\r\nContent-Type: application/json\r\nContent-Length: " +
-                                 std::to_string(body.size()) + "\r\n\r\n" + body);
+    raw_server::send_all(fd,
+                         "HTTP/1.1 410 Gone\r\nContent-Type: application/json\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n" + body);
     raw_server::read_head(fd);
   });
   client c;
@@ -389,7 +407,8 @@ TEST(Client, StreamOfAnErrorReturnsTheBody) {
 TEST(Client, ReadsABodyEndedByTheCloseAndSkipsInterimResponses) {
   raw_server srv([](int fd, int) {
     raw_server::read_head(fd);
-    raw_server::send_all(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it");
+    raw_server::send_all(
+        fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it");
     ::shutdown(fd, SHUT_WR);
   });
   client c;
@@ -407,7 +426,8 @@ TEST(Client, RetriesOnceWhenAKeptAliveConnectionWasClosed) {
   });
   client c;
   EXPECT_EQ(c.send({.url = srv.url()}).body, "ok");
-  for (int i = 0; i < 50 && c.idle_connections() == 1 && srv.accepted() < 1; ++i) std::this_thread::sleep_for(1ms);
+  for (int i = 0; i < 50 && c.idle_connections() == 1 && srv.accepted() < 1; ++i)
+    std::this_thread::sleep_for(1ms);
   EXPECT_EQ(c.send({.url = srv.url()}).body, "ok");
   EXPECT_EQ(c.connections_opened(), 2u);
 }
@@ -431,8 +451,7 @@ TEST(Client, FailuresAreTypedAndNameTheUrl) {
   raw_server silent([](int fd, int) {
     raw_server::read_head(fd);
     char ch;
-    while (::recv(fd, &ch, 1, 0) == 1) {
-    }
+    while (::recv(fd, &ch, 1, 0) == 1) {}
   });
   try {
     c.send({.url = silent.url(), .timeout = 50ms});
@@ -463,12 +482,14 @@ TEST(Client, FailuresAreTypedAndNameTheUrl) {
     ADD_FAILURE();
   } catch (const client_error& e) {
     EXPECT_EQ(e.what_kind(), client_error::kind::io) << e.what();
-    EXPECT_NE(std::string(e.what()).find("middle of the response body"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("middle of the response body"), std::string::npos)
+        << e.what();
   }
 
   raw_server huge([](int fd, int) {
     raw_server::read_head(fd);
-    raw_server::send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(100000, 'x'));
+    raw_server::send_all(
+        fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(100000, 'x'));
     raw_server::read_head(fd);
   });
   client small({.max_body_bytes = 1000});
