@@ -8,7 +8,8 @@
 // Checked, beyond "no crash, no sanitizer report, no exception": a failed reader has a message;
 // a complete one has a status of 200-999 (1xx interim answers are skipped, except 101) and a
 // body within the limit (none for HEAD); and the split does not matter: the same bytes fed in
-// one piece give the same state, status, headers and body.
+// one piece give the same state, status, headers and body (but a malformed head may be refused
+// before it is complete one way and once it is complete the other).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -73,8 +74,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view in(reinterpret_cast<const char*>(data) + 2 + k, size - 2 - k);
   const result split = run(in, cuts, lim, head, eof);
   const result whole = run(in, {}, lim, head, eof);
+  // Beast may refuse a malformed start line as soon as it has it, or only once the whole header
+  // is in, depending on how the bytes arrived: failed against still-waiting is the same verdict
+  // reached at a different moment. Anything else must agree exactly.
+  using st = response_reader::state;
+  if ((split.st == st::failed && whole.st == st::need_more) ||
+      (split.st == st::need_more && whole.st == st::failed)) {
+    if (split.status != 0 || whole.status != 0) std::abort();  // only before the head is done
+    return 0;
+  }
   if (split.st != whole.st || split.status != whole.status || split.headers != whole.headers)
     std::abort();
-  if (split.st != response_reader::state::failed && split.body != whole.body) std::abort();
+  if (split.st == st::complete && split.body != whole.body) std::abort();
+  if (split.st == st::need_more) {
+    // Still waiting: up to 4 bytes that look like the start of the last chunk may be held back
+    // (see chunk_tail_pending in wire.cpp) until more arrive; what was delivered must agree.
+    const std::string& a = split.body.size() <= whole.body.size() ? split.body : whole.body;
+    const std::string& b = split.body.size() <= whole.body.size() ? whole.body : split.body;
+    if (b.compare(0, a.size(), a) != 0 || b.size() - a.size() >= 5) std::abort();
+  }
   return 0;
 }

@@ -184,6 +184,7 @@ void response_reader::reset_parser() {
   }
   parser_->p.eager(true);
   if (head_) parser_->p.skip(true);
+  head_checked_ = false;
 }
 
 void response_reader::fail(std::string message) {
@@ -215,9 +216,7 @@ response_reader::state response_reader::feed(std::string_view data, std::string&
     const std::size_t used = parser_->p.put(boost::asio::buffer(buffer_.data(), buffer_.size()), ec);
     body.append(out.data(), out.size() - parser_->p.get().body().size);
     buffer_.erase(0, used);
-    if (ec == bhttp::error::need_buffer) continue;
-    if (ec == bhttp::error::need_more) break;
-    if (ec) {
+    if (ec && ec != bhttp::error::need_buffer && ec != bhttp::error::need_more) {
       if (ec == bhttp::error::header_limit) {
         fail("response header larger than " + std::to_string(limits_.max_header_bytes) + " bytes");
       } else if (ec == bhttp::error::body_limit) {
@@ -228,7 +227,9 @@ response_reader::state response_reader::feed(std::string_view data, std::string&
       }
       return state_;
     }
-    if (parser_->p.is_header_done()) {
+    if (parser_->p.is_header_done() && !head_checked_) {
+      // Checked once, as soon as the head is in, whatever the body does next (so the verdict does
+      // not depend on how the bytes arrived).
       const unsigned code = parser_->p.get().result_int();
       if (code < 100 || code > 999) {
         fail("malformed response: status " + std::to_string(code));
@@ -238,7 +239,10 @@ response_reader::state response_reader::feed(std::string_view data, std::string&
         reset_parser();  // 100 Continue, 103 Early Hints: the real answer follows
         continue;
       }
+      head_checked_ = true;
     }
+    if (ec == bhttp::error::need_buffer) continue;
+    if (ec == bhttp::error::need_more) break;
     if (parser_->p.is_done()) {
       state_ = state::complete;
       return state_;

@@ -120,6 +120,7 @@ class response_reader {
   std::unique_ptr<parser_holder> parser_;
   std::string buffer_;
   state state_ = state::need_more;
+  bool head_checked_ = false;
   std::string error_message_;
 };
 
