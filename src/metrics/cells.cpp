@@ -241,6 +241,21 @@ double cell_reader::f64(std::uint32_t slot) const noexcept {
   return sum;
 }
 
+void cell_reader::u64_f64(std::uint32_t slot, std::uint64_t& whole, double& fraction) const noexcept {
+  std::uint64_t w = 0;
+  double f = 0;
+  for (thread_cells* t : threads_) {
+    const cell* page = t->pages[slot >> page_bits].load(std::memory_order_acquire);
+    if (page == nullptr) continue;
+    const cell* c = page + (slot & (page_cells - 1));
+    w += c[0].load(std::memory_order_relaxed);
+    // A counter's cells never straddle a page (allocate_cells keeps a range within one page).
+    f += std::bit_cast<double>(c[1].load(std::memory_order_relaxed));
+  }
+  whole = w;
+  fraction = f;
+}
+
 void cell_reader::u64_range(std::uint32_t first, std::uint32_t n, std::uint64_t* out) const noexcept {
   for (std::uint32_t i = 0; i < n; ++i) out[i] = 0;
   for (thread_cells* t : threads_) {

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <span>
 #include <vector>
 
@@ -17,6 +19,83 @@ constexpr std::string_view ct_om_0 = "application/openmetrics-text; version=0.0.
 constexpr std::size_t flush_at = 64 * 1024;
 
 char* write_uint(char* p, std::uint64_t v) noexcept { return std::to_chars(p, p + 20, v).ptr; }
+
+// The encoder's output buffer. Unlike std::string it keeps no terminating NUL and lets a line be
+// written through a raw pointer after one capacity check (reserve_tail + commit), which is most of
+// what a 100k-series scrape costs beyond reading the cells.
+class text_buffer {
+ public:
+  text_buffer() = default;
+  text_buffer(const text_buffer&) = delete;
+  text_buffer& operator=(const text_buffer&) = delete;
+  ~text_buffer() { std::free(data_); }
+
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  void clear() noexcept { size_ = 0; }
+  std::string_view view() const noexcept { return {data_, size_}; }
+  void swap(text_buffer& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    std::swap(cap_, o.cap_);
+  }
+  void reserve(std::size_t n) {
+    if (n > cap_) grow_to(n);
+  }
+  // A pointer with at least n writable bytes after the current end; commit(end) then sets the
+  // size to end - data.
+  char* reserve_tail(std::size_t n) {
+    if (cap_ - size_ < n) [[unlikely]] grow_to(size_ + n);
+    return data_ + size_;
+  }
+  void commit(char* end) noexcept { size_ = static_cast<std::size_t>(end - data_); }
+
+  void append(const char* p, std::size_t n) {
+    if (cap_ - size_ < n) [[unlikely]] grow_to(size_ + n);
+    std::memcpy(data_ + size_, p, n);
+    size_ += n;
+  }
+  text_buffer& operator+=(std::string_view s) {
+    append(s.data(), s.size());
+    return *this;
+  }
+  text_buffer& operator+=(char c) {
+    if (size_ == cap_) [[unlikely]] grow_to(size_ + 1);
+    data_[size_++] = c;
+    return *this;
+  }
+
+ private:
+  void grow_to(std::size_t n) {
+    std::size_t cap = cap_ < 256 ? 256 : cap_ * 2;
+    while (cap < n) cap *= 2;
+    auto* p = static_cast<char*>(std::realloc(data_, cap));
+    if (p == nullptr) throw std::bad_alloc();
+    data_ = p;
+    cap_ = cap;
+  }
+  char* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t cap_ = 0;
+};
+
+inline char* put(char* w, std::string_view s) noexcept {
+  std::memcpy(w, s.data(), s.size());
+  return w + s.size();
+}
+
+// Writes s with \\, \n and (when quote) \" escaped; needs room for 2 * s.size() bytes.
+inline char* put_escaped(char* w, std::string_view s, bool quote) noexcept {
+  for (const char c : s) {
+    if (c == '\\' || c == '\n' || (c == '"' && quote)) [[unlikely]] {
+      *w++ = '\\';
+      *w++ = c == '\n' ? 'n' : c;
+    } else {
+      *w++ = c;
+    }
+  }
+  return w;
+}
 
 }  // namespace
 
@@ -156,7 +235,7 @@ struct encoder::impl {
   format fmt;
   output_sink* sink;
   encode_options opts;
-  std::string buf{};
+  text_buffer buf{};
 
   const family_desc* desc = nullptr;
   std::string family_name{};  // of the previous family, to merge consecutive parts
@@ -170,46 +249,38 @@ struct encoder::impl {
     int variable;  // index into values, or -1 for a constant label
   };
   std::vector<part> parts{};
+  std::size_t parts_bytes = 0;  // fragment bytes plus a comma and a quote per part
 
   // Histogram buckets: the bounds seen last and their rendered `value"} ` tails (same bounds for
   // every series of a family, so they are formatted once per family, not once per series).
   std::vector<double> le_bounds{};
   std::vector<std::string> le_tails{};
-  std::string bucket_prefix{};  // `<name>_bucket{<labels>,le="` of the current series
+  text_buffer bucket_prefix{};  // `<name>_bucket{<labels>,le="` of the current series
 
   void render_le(std::span<const double> bounds) {
     if (std::equal(bounds.begin(), bounds.end(), le_bounds.begin(), le_bounds.end())) return;
     le_bounds.assign(bounds.begin(), bounds.end());
     le_tails.clear();
-    std::string saved;
+    text_buffer saved;
     saved.swap(buf);
     for (std::size_t i = 0; i <= bounds.size(); ++i) {
       buf.clear();
       value(i < bounds.size() ? bounds[i] : HUGE_VAL);
       buf += "\"} ";
-      le_tails.push_back(buf);
+      le_tails.emplace_back(buf.view());
     }
     buf.swap(saved);
   }
 
   void flush_if_full() {
     if (buf.size() >= flush_at) {
-      sink->write(buf);
+      sink->write(buf.view());
       buf.clear();
     }
   }
 
   void escape(std::string_view s, bool quote) {
-    std::size_t start = 0;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      const char c = s[i];
-      if (c != '\\' && c != '\n' && (c != '"' || !quote)) continue;
-      buf.append(s.data() + start, i - start);
-      buf += '\\';
-      buf += c == '\n' ? 'n' : c;
-      start = i + 1;
-    }
-    buf.append(s.data() + start, s.size() - start);
+    buf.commit(put_escaped(buf.reserve_tail(2 * s.size()), s, quote));
   }
 
   void number(double v) {
@@ -232,30 +303,38 @@ struct encoder::impl {
     buf.append(tmp, static_cast<std::size_t>(write_uint(tmp, v) - tmp));
   }
 
-  // Writes the series' labels, `a="x",b="y"`, without braces.
+  // Writes the series' labels, `a="x",b="y"`, without braces: one capacity check, then raw
+  // writes.
   void label_pairs(label_values values) {
+    std::size_t bound = parts_bytes;
+    for (const std::string_view v : values) bound += 2 * v.size();
+    char* w = buf.reserve_tail(bound);
     bool first = true;
     for (const part& p : parts) {
-      if (!first) buf += ',';
+      if (!first) *w++ = ',';
       first = false;
-      buf += p.fragment;
+      w = put(w, p.fragment);
       if (p.variable >= 0) {
-        escape(values[static_cast<std::size_t>(p.variable)], true);
-        buf += '"';
+        w = put_escaped(w, values[static_cast<std::size_t>(p.variable)], true);
+        *w++ = '"';
       }
     }
+    buf.commit(w);
   }
 
   // Writes `<sample><suffix>{labels[,extra="..."]} `.
   void start_line(std::string_view suffix, label_values values, std::string_view extra_name = {},
                   double extra_value = 0, bool base_name = false) {
-    buf += base_name ? base : sample;
-    buf += suffix;
+    const std::string& name = base_name ? base : sample;
+    char* w = buf.reserve_tail(name.size() + suffix.size() + 1);
+    w = put(put(w, name), suffix);
     if (parts.empty() && extra_name.empty()) {
-      buf += ' ';
+      *w++ = ' ';
+      buf.commit(w);
       return;
     }
-    buf += '{';
+    *w++ = '{';
+    buf.commit(w);
     label_pairs(values);
     if (!extra_name.empty()) {
       if (!parts.empty()) buf += ',';
@@ -331,21 +410,23 @@ struct encoder::impl {
       order.emplace_back(d.label_names[i], static_cast<int>(i));
     }
     std::sort(order.begin(), order.end());
+    parts_bytes = 0;
     for (const auto& [lname, idx] : order) {
       part p;
       p.fragment.assign(lname);
       p.fragment += "=\"";
       if (idx < 0) {
-        std::string saved;
+        text_buffer saved;
         saved.swap(buf);
         escape(d.const_labels[static_cast<std::size_t>(-1 - idx)].value, true);
-        p.fragment += buf;
+        p.fragment += buf.view();
         p.fragment += '"';
         buf.swap(saved);
         p.variable = -1;
       } else {
         p.variable = idx;
       }
+      parts_bytes += p.fragment.size() + 2;
       parts.push_back(std::move(p));
     }
 
@@ -441,7 +522,7 @@ void encoder::histogram(label_values values, const histogram_sample& h) {
   m.buf += m.parts.empty() ? "le=\"" : ",le=\"";
   m.buf.swap(m.bucket_prefix);
   for (std::size_t i = 0; i < h.cumulative_counts.size(); ++i) {
-    m.buf += m.bucket_prefix;
+    m.buf += m.bucket_prefix.view();
     m.buf += m.le_tails[i];
     m.integer(h.cumulative_counts[i]);
     if (i < h.exemplars.size()) m.write_exemplar(h.exemplars[i]);
@@ -477,7 +558,7 @@ void encoder::summary(label_values values, const summary_sample& s) {
 
 void encoder::finish() {
   if (impl_->fmt == format::openmetrics) impl_->buf += "# EOF\n";
-  if (!impl_->buf.empty()) impl_->sink->write(impl_->buf);
+  if (!impl_->buf.empty()) impl_->sink->write(impl_->buf.view());
   impl_->buf.clear();
 }
 

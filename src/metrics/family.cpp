@@ -132,17 +132,6 @@ void family_core::throw_cardinality(std::size_t got) const {
               " label values but got " + std::to_string(got));
 }
 
-void family_core::fill_values(const series_base* s, std::span<std::string_view> out) const noexcept {
-  const char* blob = reinterpret_cast<const char*>(s) + node_size_;
-  const char* p = blob + nlabels_ * sizeof(std::uint32_t);
-  for (std::size_t i = 0; i < nlabels_; ++i) {
-    std::uint32_t len;
-    std::memcpy(&len, blob + i * sizeof(std::uint32_t), sizeof len);
-    out[i] = std::string_view(p, len);
-    p += len;
-  }
-}
-
 void family_core::order_values(std::span<const label_pair> pairs,
                                std::span<std::string_view> out) const {
   std::vector<bool> set(nlabels_, false);

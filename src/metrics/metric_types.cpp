@@ -98,7 +98,10 @@ double counter::value() const {
 
 void counter::collect(label_values values, const config&, const detail::cell_reader& r,
                       metric_writer& out) const {
-  const double v = static_cast<double>(r.u64(slot_)) + r.f64(slot_ + 1);
+  std::uint64_t whole = 0;
+  double fraction = 0;
+  r.u64_f64(slot_, whole, fraction);
+  const double v = static_cast<double>(whole) + fraction;
   const detail::exemplar_store* store = exemplar_.find();
   if (store == nullptr) {
     out.counter(values, v, created_, nullptr);

@@ -50,6 +50,8 @@ class counter {
 
   void collect(label_values values, const config&, const detail::cell_reader& r,
                metric_writer& out) const;
+  // Starts loading this series' cells for a collect() shortly after (a cache hint).
+  void prefetch(const detail::cell_reader& r) const noexcept { r.prefetch(slot_, 2); }
 
  private:
   void add_slow(double v);

@@ -52,6 +52,8 @@ class summary {
 
   void collect(label_values values, const config&, const detail::cell_reader& r,
                metric_writer& out) const;
+  // Starts loading this series' cells for a collect() shortly after (a cache hint).
+  void prefetch(const detail::cell_reader& r) const noexcept { r.prefetch(slot_, 2); }
 
  private:
   void observe_quantiles(double v);

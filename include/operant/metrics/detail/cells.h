@@ -97,8 +97,23 @@ class cell_reader {
   cell_reader& operator=(const cell_reader&) = delete;
   std::uint64_t u64(std::uint32_t slot) const noexcept;
   double f64(std::uint32_t slot) const noexcept;
+  // Sums cell `slot` as an integer and cell `slot + 1` as a double (a counter's two parts) in one
+  // pass over the threads.
+  void u64_f64(std::uint32_t slot, std::uint64_t& whole, double& fraction) const noexcept;
   // Sums cells [first, first + n) into out[0..n) as integers.
   void u64_range(std::uint32_t first, std::uint32_t n, std::uint64_t* out) const noexcept;
+  // Asks the CPU to start loading cells [first, first + n) of every thread, for a read a few
+  // series later. A hint only: no effect on what is read. n is at most page_cells.
+  void prefetch(std::uint32_t first, std::uint32_t n) const noexcept {
+    for (thread_cells* t : threads_) {
+      const cell* page = t->pages[first >> page_bits].load(std::memory_order_relaxed);
+      if (page == nullptr) continue;
+      const char* p = reinterpret_cast<const char*>(page + (first & (page_cells - 1)));
+      const char* end = reinterpret_cast<const char*>(page + (first & (page_cells - 1)) + n);
+      for (; p < end; p += 64) __builtin_prefetch(p);
+      __builtin_prefetch(end - 1);
+    }
+  }
 
  private:
   std::vector<thread_cells*> threads_;  // including the retired arena
