@@ -34,11 +34,13 @@ double process_cpu_seconds() {
 
 
 // steady_clock + an offset that jump() moves forward, waking subscribers (the resync loop).
+// Stamps (durations for the recorder) are the system clock's, as in production.
 class jump_clock final : public oc::clock {
  public:
   time_point now() const noexcept override {
     return std::chrono::steady_clock::now() + duration(offset_.load(std::memory_order_relaxed));
   }
+  time_point stamp() const noexcept override { return system_.stamp(); }
   void wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                   time_point deadline) const override {
     cv.wait_until(lock, deadline - duration(offset_.load(std::memory_order_relaxed)));
@@ -59,6 +61,7 @@ class jump_clock final : public oc::clock {
   }
 
  private:
+  oc::system_clock system_;
   std::atomic<duration::rep> offset_{0};
   std::mutex mu_;
   std::uint64_t next_ = 0;
@@ -164,10 +167,10 @@ void BM_recorder_per_key(benchmark::State& state) {
   idle_stats stats;
   auto sink = rec.bind("bench", stats);
   const auto clk = oc::default_clock();
-  auto last = clk->now();
+  auto last = clk->stamp();
   std::uint64_t n = 0;
   for (auto _ : state) {
-    const auto now = clk->now();
+    const auto now = clk->stamp();
     sink->dequeued(std::chrono::duration<double>(now - last).count());
     sink->processed(oc::event_type::add, false, std::chrono::duration<double>(now - last).count());
     if (++n % 512 == 0) sink->queued(oc::event_type::add, 512);

@@ -13,6 +13,11 @@ namespace operant::controller {
 namespace {
 
 double seconds(clock::duration d) noexcept { return std::chrono::duration<double>(d).count(); }
+// Seconds from one clock::stamp() to a later one; stamps read on two threads may be a few
+// nanoseconds out of order, which is zero, not a negative duration.
+double elapsed(clock::time_point from, clock::time_point to) noexcept {
+  return to > from ? seconds(to - from) : 0.0;
+}
 
 std::string format_ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }
 
@@ -100,7 +105,7 @@ controller_stats_snapshot controller::stats() const {
   if (term_ == nullptr) return s;
   s.depth = term_->queue.len();
   s.waiting = term_->queue.waiting();
-  const clock::duration::rep now = cfg_.clock->now().time_since_epoch().count();
+  const clock::duration::rep now = cfg_.clock->stamp().time_since_epoch().count();
   for (const auto& slot : term_->slots) {
     const clock::duration::rep started = slot.started.load(std::memory_order_relaxed);
     if (started == 0) continue;
@@ -280,8 +285,8 @@ void controller::run_term(std::stop_token stop) {
     const event_type type = deleted ? event_type::delete_ : event_type::add;
     clock::time_point start{};
     if (rec_) {
-      start = now == clock::time_point{} ? clk.now() : now;
-      rec_->dequeued(seconds(start - item.queued_at()));
+      start = now == clock::time_point{} ? clk.stamp() : now;
+      rec_->dequeued(elapsed(item.queued_at(), start));
       slot.started.store(start.time_since_epoch().count(), std::memory_order_relaxed);
     } else {
       slot.started.store(1, std::memory_order_relaxed);
@@ -300,8 +305,8 @@ void controller::run_term(std::stop_token stop) {
 
     slot.started.store(0, std::memory_order_relaxed);
     if (rec_) {
-      now = clk.now();
-      rec_->processed(type, !st.ok(), seconds(now - start));
+      now = clk.stamp();
+      rec_->processed(type, !st.ok(), elapsed(start, now));
     }
 
     if (st.ok()) {

@@ -31,12 +31,12 @@ workqueue::record& workqueue::record_locked(std::string_view key) {
   return it->second;
 }
 
-void workqueue::add_locked(record& r, clock::time_point& now) const {
+void workqueue::add_locked(record& r, clock::time_point& stamp) const {
   if (r.dirty) return;
   r.dirty = true;
   if (track_time_) {
-    if (now == clock::time_point{}) now = clock_->now();
-    r.queued_at = now;
+    if (stamp == clock::time_point{}) stamp = clock_->stamp();
+    r.queued_at = stamp;
   }
   if (r.processing) return;  // queued again by done()
   queue_.push_back(&r);
@@ -47,8 +47,8 @@ void workqueue::add(std::string_view key) {
   {
     std::lock_guard lock(mu_);
     if (shutting_down_) return;
-    clock::time_point now{};
-    add_locked(record_locked(key), now);
+    clock::time_point stamp{};
+    add_locked(record_locked(key), stamp);
     wake = getters_waiting_ > 0 && !queue_.empty();
   }
   if (wake) cv_.notify_one();
@@ -60,8 +60,8 @@ void workqueue::add_all(std::span<const std::string_view> keys) {
   {
     std::lock_guard lock(mu_);
     if (shutting_down_) return;
-    clock::time_point now{};  // one clock read for the whole batch
-    for (std::string_view k : keys) add_locked(record_locked(k), now);
+    clock::time_point stamp{};  // one clock read for the whole batch
+    for (std::string_view k : keys) add_locked(record_locked(k), stamp);
     queued = queue_.size();
     waiting = getters_waiting_;
   }
@@ -74,12 +74,12 @@ void workqueue::add_all(std::span<const std::string_view> keys) {
 }
 
 void workqueue::add_after_locked(record& r, clock::duration delay) {
-  clock::time_point now{};
   if (delay <= clock::duration::zero()) {
-    add_locked(r, now);
+    clock::time_point stamp{};
+    add_locked(r, stamp);
     return;
   }
-  now = clock_->now();
+  const clock::time_point now = clock_->now();
   const clock::time_point ready = now + delay;
   if (r.waiting && r.ready_at <= ready) return;
   if (!r.waiting) ++waiting_count_;
@@ -133,7 +133,8 @@ unsigned workqueue::num_requeues(std::string_view key) const {
 
 bool workqueue::promote_locked() const {
   if (delayed_.empty()) return false;
-  clock::time_point now = clock_->now();
+  const clock::time_point now = clock_->now();
+  clock::time_point stamp{};  // queued_at is a stamp (clock::stamp), read at most once
   bool any = false;
   while (!delayed_.empty() && delayed_.top().ready <= now) {
     const delayed_entry e = delayed_.top();
@@ -143,7 +144,7 @@ bool workqueue::promote_locked() const {
     if (!r.waiting || r.ready_at != e.ready) continue;  // superseded by an earlier ready time
     r.waiting = false;
     --waiting_count_;
-    add_locked(r, now);
+    add_locked(r, stamp);
     any = true;
   }
   return any;

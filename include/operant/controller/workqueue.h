@@ -96,8 +96,8 @@ struct workqueue_options {
   std::shared_ptr<operant::controller::clock> clock = nullptr;
   // nullptr: default_controller_rate_limiter().
   std::shared_ptr<rate_limiter> limiter = nullptr;
-  // Stamp each key with the time it was queued, readable as item::queued_at() (one clock read
-  // per add). Default false: the time is not read.
+  // Stamp each key with the time it was queued (clock::stamp()), readable as item::queued_at()
+  // (one clock read per add or per batch). Default false: the time is not read.
   bool track_queue_time = false;
 };
 
@@ -111,7 +111,8 @@ class workqueue {
     item() noexcept = default;
     explicit operator bool() const noexcept { return rec_ != nullptr; }
     inline std::string_view key() const noexcept;
-    // When the key was queued (only with track_queue_time; otherwise the epoch).
+    // When the key was queued, as clock::stamp() (only with track_queue_time; otherwise the
+    // epoch).
     inline clock::time_point queued_at() const noexcept;
     // Failures counted for this key so far (num_requeues).
     inline unsigned failures() const noexcept;
@@ -192,7 +193,7 @@ class workqueue {
 
   record& record_locked(std::string_view key);
   // const: the queue it pushes to is mutable. `now` is read lazily, once per call of the caller.
-  void add_locked(record& r, clock::time_point& now) const;
+  void add_locked(record& r, clock::time_point& stamp) const;
   void add_after_locked(record& r, clock::duration delay);
   bool promote_locked() const;  // moves ready delayed keys to the queue; true if any
   item get_locked(std::unique_lock<std::mutex>& lock, bool* waited);
