@@ -51,6 +51,7 @@ class text_buffer {
   void commit(char* end) noexcept { size_ = static_cast<std::size_t>(end - data_); }
 
   void append(const char* p, std::size_t n) {
+    if (n == 0) return;  // p may be null then, which memcpy does not allow
     if (cap_ - size_ < n) [[unlikely]] grow_to(size_ + n);
     std::memcpy(data_ + size_, p, n);
     size_ += n;
@@ -79,8 +80,9 @@ class text_buffer {
   std::size_t cap_ = 0;
 };
 
+// (memcpy with an empty view's null data() is undefined behaviour, hence the test.)
 inline char* put(char* w, std::string_view s) noexcept {
-  std::memcpy(w, s.data(), s.size());
+  if (!s.empty()) std::memcpy(w, s.data(), s.size());
   return w + s.size();
 }
 
