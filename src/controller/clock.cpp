@@ -9,8 +9,9 @@
 #include <atomic>
 #include <fstream>
 #include <mutex>
-#include <string>
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace operant::controller {
 
@@ -29,7 +30,8 @@ std::int64_t steady_ns() noexcept {
 
 std::uint64_t read_tsc() noexcept { return __rdtsc(); }
 
-__extension__ typedef unsigned __int128 u128;  // NOLINT(modernize-use-using): __extension__ needs typedef
+__extension__ typedef unsigned __int128
+    u128;  // NOLINT(modernize-use-using): __extension__ needs typedef
 
 // True when the counter runs at a constant rate through power states (CPUID 0x80000007 EDX bit 8)
 // and the kernel keeps time with it: then it is also synchronised across CPUs, or Linux would
@@ -48,20 +50,18 @@ bool tsc_usable() noexcept {
 class tsc_converter {
  public:
   tsc_converter() {
-    // Initial rate: 1 ms against steady_clock (a clock read is ~40 ns, so within ~1e-4; the first
-    // recalibration a second later removes that error by slewing).
-    base_tsc_ = read_tsc();
-    base_ns_ = steady_ns();
-    std::int64_t ns = base_ns_;
-    std::uint64_t tsc = base_tsc_;
-    while (ns - base_ns_ < 1'000'000) {
-      tsc = read_tsc();
-      ns = steady_ns();
-    }
-    const double ns_per_tick = static_cast<double>(ns - base_ns_) / static_cast<double>(tsc - base_tsc_);
+    // Initial rate: 1 ms against steady_clock. Each end is a tightly bracketed pair (pair()), so
+    // the rate is within ~1e-4 even if the thread is preempted meanwhile; the first
+    // recalibration a second later removes that error by slewing.
+    const auto [t0, n0] = pair();
+    base_tsc_ = t0;
+    base_ns_ = n0;
+    while (steady_ns() - n0 < 1'000'000) {}
+    const auto [t1, n1] = pair();
+    const double ns_per_tick = static_cast<double>(n1 - n0) / static_cast<double>(t1 - t0);
     ticks_per_recal_ = static_cast<std::uint64_t>(1e9 / ns_per_tick);
-    anchor_tsc_.store(tsc, std::memory_order_relaxed);
-    anchor_ns_.store(ns, std::memory_order_relaxed);
+    anchor_tsc_.store(t1, std::memory_order_relaxed);
+    anchor_ns_.store(n1, std::memory_order_relaxed);
     mult_.store(static_cast<std::uint64_t>(ns_per_tick * 4294967296.0), std::memory_order_relaxed);
   }
 
@@ -88,14 +88,15 @@ class tsc_converter {
   // a second from now. Returns true if this thread changed the parameters.
   bool recalibrate(std::uint64_t seen_anchor) noexcept {
     std::unique_lock lock(recal_mu_, std::try_to_lock);
-    if (!lock.owns_lock() || anchor_tsc_.load(std::memory_order_relaxed) != seen_anchor) return false;
+    if (!lock.owns_lock() || anchor_tsc_.load(std::memory_order_relaxed) != seen_anchor)
+      return false;
     const std::uint64_t at = anchor_tsc_.load(std::memory_order_relaxed);
     const std::int64_t an = anchor_ns_.load(std::memory_order_relaxed);
     const std::uint64_t mult = mult_.load(std::memory_order_relaxed);
-    const std::uint64_t t = read_tsc();
-    const std::int64_t ns = steady_ns();
+    const auto [t, ns] = pair();
     if (t <= at || t <= base_tsc_) return false;
-    const std::int64_t cur = an + static_cast<std::int64_t>((static_cast<u128>(t - at) * mult) >> 32);
+    const std::int64_t cur =
+        an + static_cast<std::int64_t>((static_cast<u128>(t - at) * mult) >> 32);
     const double rate = static_cast<double>(ns - base_ns_) / static_cast<double>(t - base_tsc_);
     const double period_ns = rate * static_cast<double>(ticks_per_recal_);
     const double err = static_cast<double>(ns - cur);
@@ -112,6 +113,24 @@ class tsc_converter {
     mult_.store(static_cast<std::uint64_t>(new_rate * 4294967296.0), std::memory_order_relaxed);
     seq_.fetch_add(1, std::memory_order_release);
     return true;
+  }
+
+  // A (tsc, steady ns) pair read as close together as possible: steady_clock read between two
+  // TSC reads, the best of a few tries (a preemption or interrupt between the reads shows as a
+  // wide bracket), the TSC taken at the bracket's middle.
+  static std::pair<std::uint64_t, std::int64_t> pair() noexcept {
+    std::uint64_t best_width = ~std::uint64_t{0};
+    std::pair<std::uint64_t, std::int64_t> best{};
+    for (int i = 0; i < 16; ++i) {
+      const std::uint64_t a = read_tsc();
+      const std::int64_t ns = steady_ns();
+      const std::uint64_t b = read_tsc();
+      if (b >= a && b - a < best_width) {
+        best_width = b - a;
+        best = {a + (b - a) / 2, ns};
+      }
+    }
+    return best;
   }
 
   std::uint64_t base_tsc_ = 0;
