@@ -171,8 +171,10 @@ void BM_recorder_per_key(benchmark::State& state) {
   std::uint64_t n = 0;
   for (auto _ : state) {
     const auto now = clk->stamp();
-    sink->dequeued(std::chrono::duration<double>(now - last).count());
-    sink->processed(oc::event_type::add, false, std::chrono::duration<double>(now - last).count());
+    // As the controller converts: nanoseconds times 1e-9.
+    const double secs = static_cast<double>(std::chrono::nanoseconds(now - last).count()) * 1e-9;
+    sink->dequeued(secs);
+    sink->processed(oc::event_type::add, false, secs);
     if (++n % 512 == 0) sink->queued(oc::event_type::add, 512);
     last = now;
   }
