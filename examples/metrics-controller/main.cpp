@@ -8,14 +8,10 @@
 // --metrics-backend chooses the recorder: prometheus (operant::controller::prometheus_recorder on
 // the default registry), none (no recorder: no controller metrics, no cost), or log (the custom
 // backend below: logs a summary every 5 seconds — how to write your own recorder).
-#include <signal.h>
-
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <cstring>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -27,6 +23,7 @@
 #include "operant/controller.h"
 #include "operant/http/server.h"
 #include "operant/metrics.h"
+#include "flags.h"
 
 namespace oc = operant::controller;
 using namespace std::chrono_literals;
@@ -138,74 +135,26 @@ void usage(std::FILE* out) {
       "  --max-handler-ms N         the handler sleeps a random 0..N ms (default 500)\n"
       "  --duration SECONDS         run this long, then exit (default 0: until Ctrl-C)\n"
       "  --help                     show this text\n"
+      "Flags take their value as the next argument or after '=' (--workers=2).\n"
       "The first line on stdout is \"listening on http://HOST:PORT\".\n",
       out);
 }
 
-template <class T>
-bool parse_number(std::string_view s, T& out) {
-  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-bool parse_duration(std::string_view s, std::chrono::milliseconds& out) {
-  double v = 0;
-  std::string_view unit;
-  std::size_t i = 0;
-  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) ++i;
-  if (!parse_number(s.substr(0, i), v)) return false;
-  unit = s.substr(i);
-  double ms;
-  if (unit.empty() || unit == "s") ms = v * 1e3;
-  else if (unit == "ms") ms = v;
-  else if (unit == "m") ms = v * 60e3;
-  else if (unit == "h") ms = v * 3600e3;
-  else return false;
-  out = std::chrono::milliseconds(static_cast<std::int64_t>(ms));
-  return true;
-}
-
-// Returns 0 to run, 1 for --help, 2 for a bad flag (after printing why).
+// Returns -1 to run, 0 after --help, 2 after a bad flag (having said why). examples/common/flags.h.
 int parse_flags(int argc, char** argv, flags& f) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      usage(stdout);
-      return 1;
-    }
-    if (i + 1 >= argc) {
-      std::fprintf(stderr, "metrics-controller: %s \"%s\"\n",
-                   arg.starts_with("--") ? "missing value for" : "unknown argument", argv[i]);
-      usage(stderr);
-      return 2;
-    }
-    const std::string_view value = argv[++i];
-    bool ok = true;
-    if (arg == "--listen") f.listen = value;
-    else if (arg == "--metrics-backend") {
-      f.backend = value;
-      ok = value == "prometheus" || value == "none" || value == "log";
-    } else if (arg == "--namespace") f.ns = value;
-    else if (arg == "--workers") ok = parse_number(value, f.workers) && f.workers >= 1;
-    else if (arg == "--retries") ok = parse_number(value, f.retries) && f.retries >= 0;
-    else if (arg == "--resync") ok = parse_duration(value, f.resync);
-    else if (arg == "--events-per-second") ok = parse_number(value, f.events_per_second) && f.events_per_second > 0;
-    else if (arg == "--error-rate") ok = parse_number(value, f.error_rate) && f.error_rate >= 0 && f.error_rate <= 1;
-    else if (arg == "--objects") ok = parse_number(value, f.objects) && f.objects >= 1;
-    else if (arg == "--max-handler-ms") ok = parse_number(value, f.max_handler_ms) && f.max_handler_ms >= 0;
-    else if (arg == "--duration") ok = parse_number(value, f.duration) && f.duration >= 0;
-    else {
-      std::fprintf(stderr, "metrics-controller: unknown flag \"%s\"\n", argv[i - 1]);
-      usage(stderr);
-      return 2;
-    }
-    if (!ok) {
-      std::fprintf(stderr, "metrics-controller: bad value for %s: \"%s\"\n", argv[i - 1], argv[i]);
-      usage(stderr);
-      return 2;
-    }
-  }
-  return 0;
+  example::flag_set flags("metrics-controller", usage);
+  flags.value("--listen", example::listen_address(f.listen))
+      .value("--metrics-backend", example::one_of(f.backend, {"prometheus", "none", "log"}))
+      .value("--namespace", example::text(f.ns))
+      .value("--workers", example::number(f.workers, 1))
+      .value("--retries", example::number(f.retries, 0))
+      .value("--resync", example::duration(f.resync))
+      .value("--events-per-second", example::number(f.events_per_second, 1e-9))
+      .value("--error-rate", example::number(f.error_rate, 0.0, 1.0))
+      .value("--objects", example::number(f.objects, 1))
+      .value("--max-handler-ms", example::number(f.max_handler_ms, 0))
+      .value("--duration", example::number(f.duration, 0.0));
+  return flags.parse(argc, argv);
 }
 
 // ---- The fake world: a generator of adds, updates and deletes. --------------------------------
@@ -265,14 +214,10 @@ oc::status simulate_work(const oc::context& ctx, double error_rate, int max_ms) 
 
 int main(int argc, char** argv) {
   flags f;
-  if (const int rc = parse_flags(argc, argv, f); rc != 0) return rc == 1 ? 0 : 2;
+  if (const int rc = parse_flags(argc, argv, f); rc >= 0) return rc;
 
-  // Signals are taken by sigwait below: block them before any thread starts.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // Signals are taken by wait_for_signal below: block them before any thread starts.
+  const sigset_t sigs = example::block_stop_signals();
 
   auto log = std::make_shared<oc::logfmt_logger>();
   std::shared_ptr<oc::recorder> rec;
@@ -318,16 +263,7 @@ int main(int argc, char** argv) {
   std::jthread controller_thread([&](std::stop_token st) { ctl->run(st); });
   std::jthread generator([&](std::stop_token st) { generate(st, *store, f); });
 
-  int sig = 0;
-  if (f.duration > 0) {
-    const auto ns = static_cast<long long>(f.duration * 1e9);
-    timespec timeout{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-    sig = sigtimedwait(&sigs, nullptr, &timeout);
-    if (sig < 0) sig = 0;  // the duration elapsed
-  } else {
-    sigwait(&sigs, &sig);
-  }
-  log->info("stopping", {{"signal", sig == 0 ? std::string("none (duration elapsed)") : std::string(strsignal(sig))}});
+  log->info("stopping", {{"signal", example::wait_for_signal(sigs, f.duration)}});
   generator.request_stop();
   generator.join();
   controller_thread.request_stop();

@@ -8,14 +8,9 @@
 // The handler is level-based (it gets the pod as it is now, not the event), so it tells an add
 // from an update or a resync by the resourceVersion it last saw for the pod. Deletes get the last
 // pod the controller knew. deploy/ holds the manifests to run it in a cluster.
-#include <signal.h>
-
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +23,7 @@
 #include "operant/kube/config.h"
 #include "operant/kube/informer.h"
 #include "operant/metrics.h"
+#include "pod_watch_flags.h"
 
 namespace oc = operant::controller;
 namespace kube = operant::kube;
@@ -36,109 +32,15 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// ---- Flags -------------------------------------------------------------------------------------
-struct flags {
-  std::string kubeconfig, context, ns, label_selector;
-  bool all_namespaces = false;
-  std::string listen = ":8080";
-  std::chrono::milliseconds resync = 30s;
-  int workers = 1;
-  double duration = 0;  // seconds; 0 = until SIGINT/SIGTERM
-};
-
+// ---- Flags (examples/common) -------------------------------------------------------------------
 void usage(std::FILE* out) {
+  std::fputs("usage: pod-controller [flags]\n", out);
+  std::fputs(example::pod_watch_flags::usage, out);
   std::fputs(
-      "usage: pod-controller [flags]\n"
-      "  --kubeconfig PATH     kubeconfig (default: $KUBECONFIG, in-cluster, ~/.kube/config)\n"
-      "  --context NAME        kubeconfig context (default: the current one)\n"
-      "  --namespace NS        watch the pods of NS (default: the context's namespace)\n"
-      "  --all-namespaces      watch the pods of every namespace\n"
-      "  --label-selector SEL  only pods matching SEL, e.g. app=web,tier!=db\n"
-      "  --listen HOST:PORT    serve /metrics and /healthz here (default :8080)\n"
-      "  --resync D            resync interval: 30s, 1m, 500ms; 0 disables (default 30s)\n"
-      "  --workers N           concurrent workers (default 1)\n"
-      "  --duration SECONDS    run this long, then exit (default 0: until SIGINT or SIGTERM)\n"
       "  --help                show this text\n"
       "Flags take their value as the next argument or after '=' (--namespace=default).\n"
       "The first line on stdout is \"listening on http://HOST:PORT\".\n",
       out);
-}
-
-template <class T>
-bool parse_number(std::string_view s, T& out) {
-  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-// "30s", "1.5s", "500ms", "2m", "1h", or a plain number of seconds.
-bool parse_duration(std::string_view s, std::chrono::milliseconds& out) {
-  const std::size_t unit = s.find_first_not_of("0123456789.");
-  double v = 0;
-  if (!parse_number(s.substr(0, unit), v) || v < 0) return false;
-  const std::string_view u = unit == std::string_view::npos ? "s" : s.substr(unit);
-  const double scale = u == "ms" ? 1 : u == "s" ? 1e3 : u == "m" ? 60e3 : u == "h" ? 3600e3 : -1;
-  if (scale < 0) return false;
-  out = std::chrono::milliseconds(static_cast<std::int64_t>(v * scale));
-  return true;
-}
-
-// Returns -1 to run, 0 after --help, 2 after a bad flag (having said why).
-int parse_flags(int argc, char** argv, flags& f) {
-  const auto text = [](std::string& s) { return [&s](std::string_view v) { return s = v, true; }; };
-  const std::map<std::string_view, std::function<bool(std::string_view)>> with_value{
-      {"--kubeconfig", text(f.kubeconfig)},
-      {"--context", text(f.context)},
-      {"--namespace", [&](std::string_view v) { return f.ns = v, !v.empty(); }},
-      {"--label-selector", text(f.label_selector)},
-      {"--listen",
-       [&](std::string_view v) {
-         f.listen = v;
-         try {
-           operant::http::parse_listen_address(v);
-           return true;
-         } catch (const std::invalid_argument&) {
-           return false;
-         }
-       }},
-      {"--resync", [&](std::string_view v) { return parse_duration(v, f.resync); }},
-      {"--workers",
-       [&](std::string_view v) { return parse_number(v, f.workers) && f.workers >= 1; }},
-      {"--duration",
-       [&](std::string_view v) { return parse_number(v, f.duration) && f.duration >= 0; }},
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--help" || arg == "-h") return usage(stdout), 0;
-    if (arg == "--all-namespaces") {
-      f.all_namespaces = true;
-      continue;
-    }
-    const std::size_t eq = arg.find('=');
-    const std::string_view flag = arg.substr(0, eq);
-    const auto it = with_value.find(flag);
-    if (it == with_value.end()) {
-      std::fprintf(stderr, "pod-controller: unknown flag \"%s\"\n", argv[i]);
-      return usage(stderr), 2;
-    }
-    if (eq == std::string_view::npos && i + 1 >= argc) {
-      std::fprintf(stderr, "pod-controller: missing value for %s\n", argv[i]);
-      return usage(stderr), 2;
-    }
-    const std::string_view value = eq == std::string_view::npos ? argv[++i] : arg.substr(eq + 1);
-    if (!it->second(value)) {
-      std::fprintf(stderr, "pod-controller: bad value for %.*s: \"%.*s\"\n",
-                   static_cast<int>(flag.size()), flag.data(), static_cast<int>(value.size()),
-                   value.data());
-      return usage(stderr), 2;
-    }
-  }
-  if (f.all_namespaces && !f.ns.empty()) {
-    std::fprintf(stderr,
-                 "pod-controller: --namespace \"%s\" and --all-namespaces exclude each other\n",
-                 f.ns.c_str());
-    return 2;
-  }
-  return -1;
 }
 
 // ---- The handler: log and count every pod ------------------------------------------------------
@@ -198,15 +100,14 @@ class echo_handler final : public oc::handler {
 }  // namespace
 
 int main(int argc, char** argv) {
-  flags f;
-  if (const int rc = parse_flags(argc, argv, f); rc >= 0) return rc;
+  example::pod_watch_flags f;
+  example::flag_set flags("pod-controller", usage);
+  f.add_to(flags);
+  if (const int rc = flags.parse(argc, argv); rc >= 0) return rc;
+  if (const int rc = f.check(flags); rc >= 0) return rc;
 
-  // Signals are taken by sigwait below: block them before any thread starts.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // Signals are taken by wait_for_signal below: block them before any thread starts.
+  const sigset_t sigs = example::block_stop_signals();
 
   auto log = std::make_shared<oc::logfmt_logger>();
   m::registry reg;  // one registry for the controller's, the client's and our own metrics
@@ -250,17 +151,7 @@ int main(int argc, char** argv) {
 
   std::jthread controller_thread([&](std::stop_token st) { ctl->run(st); });
 
-  int sig = 0;
-  if (f.duration > 0) {
-    const auto nanos = static_cast<long long>(f.duration * 1e9);
-    const timespec timeout{static_cast<time_t>(nanos / 1'000'000'000),
-                           static_cast<long>(nanos % 1'000'000'000)};
-    sig = std::max(sigtimedwait(&sigs, nullptr, &timeout), 0);  // < 0: the duration elapsed
-  } else {
-    sigwait(&sigs, &sig);
-  }
-  log->info("stopping", {{"signal", sig == 0 ? std::string("none (duration elapsed)")
-                                             : std::string(strsignal(sig))}});
+  log->info("stopping", {{"signal", example::wait_for_signal(sigs, f.duration)}});
   controller_thread.request_stop();
   controller_thread.join();
   srv->stop();
