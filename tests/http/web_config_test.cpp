@@ -113,6 +113,16 @@ class WebConfig : public ::testing::Test {
   fs::path cert_, key_, ca_;
 };
 
+// Built by hand with designated initialisers naming only some fields: this file compiles with
+// -Wall -Wextra -Werror, so every other field needs a default.
+TEST(WebConfigStruct, designated_initialisers_may_name_only_some_fields) {
+  const operant::http::tls_server_config tls{.cert = "PEM", .key = "PEM"};
+  EXPECT_TRUE(tls.client_ca.empty());
+  const web_config wc{.headers = {{"X-Frame-Options", "deny"}}};
+  EXPECT_EQ(wc.tls, nullptr);
+  EXPECT_TRUE(wc.basic_auth_users.empty());
+}
+
 TEST_F(WebConfig, parses_every_field) {
   const std::string alice = bcrypt("alice-pw");
   const std::string bob = bcrypt("bob-pw", "$2y$");

@@ -198,6 +198,17 @@ some-future-field: ignored
 
 // ---- one file ----------------------------------------------------------------------------
 
+// A user builds a config by hand with designated initialisers and only the fields needed; under
+// -Wextra (this file is built with -Wall -Wextra -Werror) every other field must have a default.
+TEST(kube_config_struct, designated_initialisers_may_name_only_some_fields) {
+  const k::config c{.server = "https://127.0.0.1:6443", .bearer_token = "t"};
+  EXPECT_EQ(c.server, "https://127.0.0.1:6443");
+  EXPECT_TRUE(c.ca_pem.empty());
+  EXPECT_FALSE(c.exec.has_value());
+  const k::exec_config e{.command = "/bin/true"};
+  EXPECT_TRUE(e.args.empty());
+}
+
 TEST_F(kube_config, loads_current_context_of_one_file) {
   const std::string file = write("config", k_basic);
   const k::config c = k::load_kubeconfig({file});

@@ -50,26 +50,26 @@ enum class client_auth {
 enum class tls_version { tls10, tls11, tls12, tls13 };
 
 struct tls_server_config {
-  std::filesystem::path cert_file;  // PEM certificate chain; required (or cert inline, below)
-  std::filesystem::path key_file;   // PEM private key (unencrypted); required (or key inline)
-  std::string cert;                 // inline PEM, the toolkit's `cert` (instead of cert_file)
-  std::string key;                  // inline PEM, the toolkit's `key` (instead of key_file)
+  std::filesystem::path cert_file{};  // PEM certificate chain; required (or cert inline, below)
+  std::filesystem::path key_file{};   // PEM private key (unencrypted); required (or key inline)
+  std::string cert{};                 // inline PEM, the toolkit's `cert` (instead of cert_file)
+  std::string key{};                  // inline PEM, the toolkit's `key` (instead of key_file)
   client_auth client_auth_type = client_auth::no_client_cert;
-  std::filesystem::path client_ca_file;  // the two "verify" modes need it (or client_ca inline)
-  std::string client_ca;                 // inline PEM, the toolkit's `client_ca`
+  std::filesystem::path client_ca_file{};  // the two "verify" modes need it (or client_ca inline)
+  std::string client_ca{};                 // inline PEM, the toolkit's `client_ca`
   tls_version min_version = tls_version::tls12;
   tls_version max_version = tls_version::tls13;
   // Go/IANA names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ...), as Go's tls.CipherSuites() spells
   // them. They restrict TLS 1.0-1.2 only; TLS 1.3 suites are never configurable (as in Go), so
   // TLS 1.3 names are accepted and change nothing. Empty = OpenSSL's defaults.
-  std::vector<std::string> cipher_suites;
+  std::vector<std::string> cipher_suites{};
   // Go names: CurveP256, CurveP384, CurveP521, X25519, in order of preference. Empty = defaults.
-  std::vector<std::string> curve_preferences;
+  std::vector<std::string> curve_preferences{};
   // Choose the cipher suite by the server's order (cipher_suites), not the client's. Default true.
   bool prefer_server_cipher_suites = true;
   // When not empty, a client certificate must carry one of these SAN values (DNS name, e-mail
   // address, IP address or URI). Needs RequireAnyClientCert or RequireAndVerifyClientCert.
-  std::vector<std::string> client_allowed_sans;
+  std::vector<std::string> client_allowed_sans{};
   // TLS 1.0 and 1.1 (min_version TLS10/TLS11) are accepted as the toolkit does, but OpenSSL's
   // system security level (Debian: SECLEVEL=2) may still refuse them; it is not lowered here.
 };
@@ -77,11 +77,11 @@ struct tls_server_config {
 struct web_config {
   // Present when the file has a non-empty tls_server_config section: the server then speaks only
   // TLS.
-  std::unique_ptr<tls_server_config> tls;
+  std::unique_ptr<tls_server_config> tls{};
   // user name -> bcrypt hash ($2a$, $2b$ or $2y$). Empty: no authentication.
-  std::map<std::string, std::string, std::less<>> basic_auth_users;
+  std::map<std::string, std::string, std::less<>> basic_auth_users{};
   // Extra response headers (http_server_config.headers).
-  std::map<std::string, std::string, std::less<>> headers;
+  std::map<std::string, std::string, std::less<>> headers{};
   // http_server_config.http2 is accepted for compatibility and ignored (HTTP/1.1 only).
   // The toolkit's rate_limit section is refused (config_error): operant bounds load with
   // server_options.max_connections and the metrics handler's in-flight limit instead, and a

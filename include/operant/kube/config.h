@@ -44,20 +44,20 @@ class config_error : public std::runtime_error {
 struct exec_config {
   // "client.authentication.k8s.io/v1" or "client.authentication.k8s.io/v1beta1". Loading refuses
   // v1alpha1 and anything else.
-  std::string api_version;
+  std::string api_version{};
   // The program; searched in $PATH when it has no '/'. A relative path with a '/' is resolved
   // against the directory of the kubeconfig that named it, at load.
-  std::string command;
-  std::vector<std::string> args;
+  std::string command{};
+  std::vector<std::string> args{};
   // Added to (or replacing in) the inherited environment, in order.
-  std::vector<std::pair<std::string, std::string>> env;
+  std::vector<std::pair<std::string, std::string>> env{};
   // "Never", "IfAvailable" or "Always". v1 requires it; v1beta1 defaults to "IfAvailable".
   // operant never gives a plugin a terminal, so "Always" fails when the plugin would be run.
-  std::string interactive_mode;
+  std::string interactive_mode{};
   // Pass the cluster (server, CA, ...) to the plugin in KUBERNETES_EXEC_INFO.
   bool provide_cluster_info = false;
   // Shown when the command cannot be found.
-  std::string install_hint;
+  std::string install_hint{};
 };
 
 // "operant/<version>", the default user agent.
@@ -70,37 +70,37 @@ struct config {
   // Rancher's /k8s/clusters/<id>); never with a trailing slash. A kubeconfig server without a
   // scheme gets https:// when the cluster has TLS settings (a CA or insecure-skip-tls-verify) or
   // the user a client certificate, else http://, as client-go does.
-  std::string server;
+  std::string server{};
   // The name to send in SNI and verify the server certificate against, when not the host of
   // `server`.
-  std::string tls_server_name;
+  std::string tls_server_name{};
   // Do not verify the server certificate. Never set together with a CA.
   bool insecure_skip_tls_verify = false;
   // The CA bundle (PEM text) that signs the server certificate: certificate-authority-data
   // decoded, or the contents of certificate-authority, read at load. Empty: the system's roots.
-  std::string ca_pem;
+  std::string ca_pem{};
   // Where ca_pem was read from, if from a file (absolute).
-  std::string ca_file;
+  std::string ca_file{};
   // The client certificate and its key (PEM), for TLS client authentication; both or neither.
-  std::string client_cert_pem;
-  std::string client_key_pem;
+  std::string client_cert_pem{};
+  std::string client_key_pem{};
   // A static bearer token (users[].user.token).
-  std::string bearer_token;
+  std::string bearer_token{};
   // A file holding the bearer token (users[].user.tokenFile, or the service account token
   // in-cluster). credentials re-reads it when it changes; when both are set, the file wins.
-  std::string bearer_token_file;
+  std::string bearer_token_file{};
   // HTTP basic authentication.
-  std::string username;
-  std::string password;
+  std::string username{};
+  std::string password{};
   // An exec credential plugin, run by credentials.
-  std::optional<exec_config> exec;
+  std::optional<exec_config> exec{};
   // The namespace to work in: the context's namespace, or in-cluster the service account's
   // namespace file; "default" when neither is given.
   std::string namespace_ = "default";
   // The kubeconfig context used; "" in-cluster or for a hand-built config.
-  std::string context;
+  std::string context{};
   // Where this came from, for messages: the kubeconfig files read ("a:b"), or "in-cluster".
-  std::string source;
+  std::string source{};
   // Client-side rate limit of the API client (rest.Config's defaults: 5 requests a second,
   // bursts of 10).
   double qps = 5.0;

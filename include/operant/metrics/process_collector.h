@@ -39,7 +39,7 @@ struct process_collector_options {
 
   // If not empty, every family name is prefixed by ns and '_' (client_golang's Namespace):
   // "myapp" gives "myapp_process_cpu_seconds_total". Must make valid metric names.
-  std::string ns;
+  std::string ns{};
 
   // What collect() does when a procfs file cannot be read or does not parse.
   //   false: the families that depend on that file are left out of this collection, the others
