@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "operant/detail/quote.h"
 #include "tls.h"
 
 namespace operant::http {
@@ -32,30 +33,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A value quoted for an error message: control bytes escaped, long values cut.
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  std::size_t n = 0;
-  for (const char ch : s) {
-    if (++n > 100) {
-      out += "...";
-      break;
-    }
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
-  return out;
-}
+using operant::detail::quote;
 
 // ---- bcrypt hash syntax ---------------------------------------------------------------------
 

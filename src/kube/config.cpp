@@ -27,30 +27,6 @@ std::string default_user_agent() { return "operant/" OPERANT_VERSION; }
 
 namespace detail {
 
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  std::size_t n = 0;
-  for (const char ch : s) {
-    if (++n > 100) {
-      out += "...";
-      break;
-    }
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
-  return out;
-}
-
 namespace {
 
 int base64_value(unsigned char c) noexcept {

@@ -8,12 +8,13 @@
 #include <string>
 #include <string_view>
 
+#include "operant/detail/quote.h"
 #include "operant/kube/config.h"
 
 namespace operant::kube::detail {
 
 // A value quoted for an error message: control bytes escaped, cut after 100 bytes.
-std::string quote(std::string_view s);
+using operant::detail::quote;
 
 // Standard base64 (RFC 4648 §4) with padding, as Go's base64.StdEncoding decodes it for the
 // *-data fields: '\r' and '\n' are skipped, anything else outside the alphabet, a missing or
