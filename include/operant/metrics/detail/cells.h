@@ -22,6 +22,23 @@
 #include <cstdint>
 #include <vector>
 
+// Whether this translation unit is built with ThreadSanitizer / AddressSanitizer (GCC defines
+// __SANITIZE_*__, clang answers __has_feature).
+#if defined(__SANITIZE_THREAD__)
+#define OPERANT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define OPERANT_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define OPERANT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OPERANT_ASAN 1
+#endif
+#endif
+
 namespace operant::metrics::detail {
 
 inline constexpr std::uint32_t page_bits = 10;
@@ -52,7 +69,7 @@ extern constinit std::atomic<bool> g_membarrier;
 // A sequentially consistent fence. ThreadSanitizer does not model fences, so under TSan a
 // seq_cst read-modify-write on a shared word stands in for it.
 inline void full_fence() noexcept {
-#if defined(__SANITIZE_THREAD__)
+#if defined(OPERANT_TSAN)
   static std::atomic<unsigned> word{0};
   word.fetch_add(1, std::memory_order_seq_cst);
 #else
@@ -75,7 +92,7 @@ inline cell* cell_at(std::uint32_t slot) noexcept {
 // increments on CPUs without memory renaming (AMD Zen 1: 2.9 ns instead of 3.3 ns). Sanitizer
 // builds keep the C++ atomics so ThreadSanitizer sees every write.
 inline void cell_add(cell* c, std::uint64_t n) noexcept {
-#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && !defined(OPERANT_TSAN) && !defined(OPERANT_ASAN)
   static_assert(sizeof(cell) == sizeof(std::uint64_t) && alignof(cell) == alignof(std::uint64_t));
   asm volatile("addq %1, %0" : "+m"(*reinterpret_cast<std::uint64_t*>(c)) : "er"(n));
 #else
