@@ -152,10 +152,15 @@ TEST_F(KubeTest, LeadStopsWhenTheLeaseCannotBeRenewed) {
   // attempts 200 ms apart), then the API server recovers.
   srv.fail_next(8, 500, "leases");
   ASSERT_TRUE(srv.wait_until([&] { return !a.in_lead.load(); }, 10s));
-  EXPECT_GE(stopped.load(), 1);
-  EXPECT_EQ(
-      metrics::testutil::sample_value(reg, "leader_election_master_status", {{"name", "ctl"}}),
-      0.0);
+  // on_stopped_leading and the gauge follow lead()'s return on the elector's own thread (as
+  // client-go's OnStoppedLeading follows the end of OnStartedLeading's context): wait for them.
+  EXPECT_TRUE(srv.wait_until([&] { return stopped.load() >= 1; }, 10s));
+  EXPECT_TRUE(srv.wait_until(
+      [&] {
+        return metrics::testutil::sample_value(reg, "leader_election_master_status",
+                                               {{"name", "ctl"}}) == 0.0;
+      },
+      10s));
   // It campaigns again and, the lease being its own, leads again.
   ASSERT_TRUE(srv.wait_until([&] { return a.in_lead.load(); }, 10s));
   EXPECT_EQ(a.terms.load(), 2);
