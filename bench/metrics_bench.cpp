@@ -2,8 +2,10 @@
 //
 // Every case is registered twice, as `<case>/operant` and `<case>/prometheus_cpp`, with identical
 // loop bodies apart from the library call, so the two can be compared as a ratio
-// (bench/run_metrics_bench.sh prints it). Times are CPU time, Google Benchmark's default; for the
-// ->Threads(2) cases that is the CPU time of both threads divided by the operations of both.
+// (bench/run_metrics_bench.sh prints it). The exception, counter_inc_floor/*, times the bare
+// memory increment under counter_inc's loop, as a reference for this CPU. Times are CPU time,
+// Google Benchmark's default; for the ->Threads(2) cases that is the CPU time of both threads
+// divided by the operations of both.
 //
 //   metrics_bench [benchmark flags]                 the timing cases
 //   metrics_bench --memory [--memory_out=FILE]      heap bytes per series (mallinfo2), then exit
@@ -15,6 +17,7 @@
 #include <malloc.h>
 
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -110,6 +113,31 @@ void counter_inc_prometheus_cpp(benchmark::State& state) {
   }
   if (c.Value() != static_cast<double>(state.iterations())) state.SkipWithError("wrong total");
 }
+
+// ---- counter_inc_floor: what any increment that lands in memory costs on this CPU -----------------
+// Informational (no prometheus-cpp side): the same loop as counter_inc around the bare memory
+// operation, so a counter_inc figure can be read against the CPU's store-to-load forwarding
+// latency (see docs/performance.md, the Zen 1 section).
+
+void counter_inc_floor_load_store(benchmark::State& state) {
+  std::atomic<std::uint64_t> cell{0};
+  for (auto _ : state) {
+    cell.store(cell.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    benchmark::ClobberMemory();
+  }
+  if (cell.load() != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("wrong total");
+}
+
+#if defined(__x86_64__)
+void counter_inc_floor_add_to_memory(benchmark::State& state) {
+  std::uint64_t cell = 0;
+  for (auto _ : state) {
+    asm volatile("addq $1, %0" : "+m"(cell));
+    benchmark::ClobberMemory();
+  }
+  if (cell != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("wrong total");
+}
+#endif
 
 // ---- counter_inc_contended: two threads, one series -------------------------------------------------
 
@@ -396,6 +424,10 @@ void serialize_histograms_1k_prometheus_cpp(benchmark::State& state) {
 void register_benchmarks() {
   benchmark::RegisterBenchmark("counter_inc/operant", counter_inc_operant);
   benchmark::RegisterBenchmark("counter_inc/prometheus_cpp", counter_inc_prometheus_cpp);
+  benchmark::RegisterBenchmark("counter_inc_floor/load_store", counter_inc_floor_load_store);
+#if defined(__x86_64__)
+  benchmark::RegisterBenchmark("counter_inc_floor/add_to_memory", counter_inc_floor_add_to_memory);
+#endif
   benchmark::RegisterBenchmark("counter_inc_contended/operant", counter_inc_contended_operant)->Threads(2);
   benchmark::RegisterBenchmark("counter_inc_contended/prometheus_cpp", counter_inc_contended_prometheus_cpp)
       ->Threads(2);

@@ -120,6 +120,12 @@ for case, target in targets:
         flag = "" if overlap >= 0.85 else "  <-- threads did not run in parallel; rerun on an idle machine"
         notes.append(f"  {case}: operant thread overlap {overlap:.2f}, prometheus_cpp {p_overlap:.2f}; "
                      f"wall-time ratio {wall_ratio:.3f}{flag}")
+    if case == "counter_inc":
+        floor = [cpu.get(("counter_inc_floor", k)) for k in ("load_store", "add_to_memory")]
+        floor = [f for f in floor if f is not None]
+        if floor:
+            notes.append(f"  counter_inc: the CPU's floor for any increment in memory is {fmt(min(floor))} "
+                         f"(ratio {min(floor) / p:.3f}); see docs/performance.md")
     alt = cpu.get((case, "operant_to_string"))
     if alt is not None:
         notes.append(f"  {case}: encode_to_string() (fresh string each scrape) {fmt(alt)}, "
