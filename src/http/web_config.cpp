@@ -25,6 +25,7 @@
 #include <utility>
 
 #include "operant/detail/quote.h"
+#include "operant/detail/text.h"
 #include "tls.h"
 
 namespace operant::http {
@@ -442,14 +443,7 @@ constexpr std::size_t k_cache_size = 100;    // as the toolkit's
 constexpr std::size_t k_max_password = 72;   // bcrypt reads no further
 constexpr std::size_t k_max_encoded = 1368;  // base64 of 1 KiB of "user:password"
 
-int base64_value(unsigned char c) noexcept {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
+using operant::detail::base64_value;
 
 // Standard base64 with padding, canonical only (unused bits zero): one text, one encoding.
 bool decode_base64(std::string_view in, std::string& out) {

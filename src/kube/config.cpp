@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "config_internal.h"
+#include "operant/detail/text.h"
 
 namespace operant::kube {
 
@@ -27,18 +28,7 @@ std::string default_user_agent() { return "operant/" OPERANT_VERSION; }
 
 namespace detail {
 
-namespace {
-
-int base64_value(unsigned char c) noexcept {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+') return 62;
-  if (c == '/') return 63;
-  return -1;
-}
-
-}  // namespace
+using operant::detail::base64_value;
 
 std::optional<std::string> base64_decode(std::string_view text, std::string* error) {
   std::string out;

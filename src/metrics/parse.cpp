@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "operant/detail/text.h"
+
 namespace operant::metrics {
 
 parse_error::parse_error(std::size_t line, std::string message)
@@ -80,10 +82,7 @@ std::string quote(std::string_view s) {
         break;
       default:
         if (c < 0x20 || c == 0x7f || (c >= 0x80 && !utf8)) {
-          static constexpr char hex[] = "0123456789abcdef";
-          out += "\\x";
-          out += hex[c >> 4];
-          out += hex[c & 0xf];
+          operant::detail::append_hex_escape(out, c);
         } else {
           out += ch;
         }

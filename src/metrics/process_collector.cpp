@@ -13,6 +13,8 @@
 #include <system_error>
 #include <utility>
 
+#include "operant/detail/text.h"
+
 namespace operant::metrics {
 
 namespace {
@@ -38,7 +40,6 @@ constexpr bool is_space(char c) noexcept {
 // \xNN, and long values are cut so that a garbage file cannot make a huge message.
 std::string quoted(std::string_view s) {
   constexpr std::size_t max_shown = 64;
-  static constexpr char hex[] = "0123456789abcdef";
   std::string out = "\"";
   for (std::size_t i = 0; i < s.size() && i < max_shown; ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -46,9 +47,7 @@ std::string quoted(std::string_view s) {
       out += '\\';
       out += s[i];
     } else if (c < 0x20 || c >= 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
+      operant::detail::append_hex_escape(out, c);
     } else {
       out += s[i];
     }

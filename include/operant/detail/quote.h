@@ -9,10 +9,11 @@
 #include <string>
 #include <string_view>
 
+#include "operant/detail/text.h"
+
 namespace operant::detail {
 
 inline std::string quote(std::string_view s) {
-  static constexpr char hex[] = "0123456789abcdef";
   std::string out = "\"";
   std::size_t n = 0;
   for (const char ch : s) {
@@ -25,9 +26,7 @@ inline std::string quote(std::string_view s) {
       out += '\\';
       out += ch;
     } else if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
+      append_hex_escape(out, c);
     } else {
       out += ch;
     }
