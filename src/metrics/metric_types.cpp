@@ -134,9 +134,7 @@ histogram::config::config(const metric_opts& opts) {
                   number(bounds[i - 1]));
     }
   }
-  search.assign(std::max<std::size_t>(16, std::bit_ceil(bounds.size() + 1)), std::numeric_limits<double>::infinity());
-  std::copy(bounds.begin(), bounds.end(), search.begin());
-  search_half = static_cast<std::uint32_t>(search.size() / 2);
+  search = detail::search_bounds(bounds);
   if (bounds.size() + 2 > detail::page_cells) {
     throw error("histogram " + opts.name + " has " + std::to_string(bounds.size()) +
                 " buckets; at most " + std::to_string(detail::page_cells - 2) + " are supported");
@@ -153,14 +151,21 @@ histogram::histogram(const config& c)
 
 histogram::~histogram() { detail::free_cells(slot_, nbounds_ + 2); }
 
-std::uint32_t histogram::find_bucket_large(double v) const noexcept {
-  // Branch-free binary search over the power-of-two, +Inf-padded bounds.
-  const double* b = search_;
+std::vector<double> detail::search_bounds(std::span<const double> bounds) {
+  std::vector<double> search(std::max<std::size_t>(16, std::bit_ceil(bounds.size() + 1)),
+                             std::numeric_limits<double>::infinity());
+  std::copy(bounds.begin(), bounds.end(), search.begin());
+  return search;
+}
+
+std::uint32_t detail::find_bucket_large(const double* search, std::uint32_t nbounds,
+                                        double v) noexcept {
+  // Branch-free binary search over the power-of-two, +Inf-padded bounds (see config::config).
   std::uint32_t i = 0;
-  for (std::uint32_t step = config_->search_half; step != 0; step >>= 1) {
-    i += b[i + step - 1] < v ? step : 0;
+  for (std::uint32_t step = std::bit_ceil(nbounds + 1) / 2; step != 0; step >>= 1) {
+    i += search[i + step - 1] < v ? step : 0;
   }
-  return v == v ? i : nbounds_;
+  return v == v ? i : nbounds;
 }
 
 void histogram::observe_with_exemplar(double v, labels exemplar_labels) {

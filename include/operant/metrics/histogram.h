@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "operant/metrics/collector.h"
@@ -21,15 +22,46 @@
 
 namespace operant::metrics {
 
+namespace detail {
+
+std::uint32_t find_bucket_large(const double* search, std::uint32_t nbounds, double v) noexcept;
+
+// `bounds` (finite, strictly increasing) padded with +Inf to a power of two > bounds.size(), at
+// least 16: the `search` array of find_bucket.
+std::vector<double> search_bounds(std::span<const double> bounds);
+
+// The bucket of v: the index of the first of the `nbounds` bounds that is >= v, or nbounds (+Inf)
+// when none is or v is NaN. `search` is histogram::config::search (the bounds padded with +Inf to
+// a power of two >= 16). Branch-free; for other hot paths that keep their own bucket counts.
+inline std::uint32_t find_bucket(const double* search, std::uint32_t nbounds, double v) noexcept {
+  if (nbounds >= 16) [[unlikely]] return find_bucket_large(search, nbounds, v);
+  // Up to 15 bounds (the default 11): count the 16 +Inf-padded bounds below v, two at a time
+  // with independent vector compares (SSE2/NEON): no branches, no dependent chain.
+  using v2d = double __attribute__((vector_size(16)));
+  using v2l = long long __attribute__((vector_size(16)));
+  const v2d vv = {v, v};
+  v2l acc = {0, 0};
+#pragma GCC unroll 8
+  for (int k = 0; k < 8; ++k) {
+    v2d x;
+    std::memcpy(&x, search + 2 * k, sizeof x);
+    acc += x < vv;  // -1 where the bound is below v
+  }
+  const auto i = static_cast<std::uint32_t>(-(acc[0] + acc[1]));
+  return v == v ? i : nbounds;
+}
+
+}  // namespace detail
+
 class histogram {
  public:
   // The family-wide bucket layout, validated once.
   struct config {
     explicit config(const metric_opts& opts);
     std::vector<double> bounds;  // finite, strictly increasing; +Inf implied after the last
-    // bounds padded with +Inf to a power of two > bounds.size(), for the branch-free search.
+    // bounds padded with +Inf to a power of two > bounds.size() (at least 16), for
+    // detail::find_bucket.
     std::vector<double> search;
-    std::uint32_t search_half = 0;  // search.size() / 2
   };
   static constexpr metric_type type = metric_type::histogram;
 
@@ -86,23 +118,8 @@ class histogram {
 
  private:
   std::uint32_t find_bucket(double v) const noexcept {
-    if (nbounds_ >= 16) [[unlikely]] return find_bucket_large(v);
-    // Up to 15 bounds (the default 11): count the 16 +Inf-padded bounds below v, two at a time
-    // with independent vector compares (SSE2/NEON): no branches, no dependent chain.
-    using v2d = double __attribute__((vector_size(16)));
-    using v2l = long long __attribute__((vector_size(16)));
-    const v2d vv = {v, v};
-    v2l acc = {0, 0};
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; ++k) {
-      v2d x;
-      std::memcpy(&x, search_ + 2 * k, sizeof x);
-      acc += x < vv;  // -1 where the bound is below v
-    }
-    const auto i = static_cast<std::uint32_t>(-(acc[0] + acc[1]));
-    return v == v ? i : nbounds_;
+    return detail::find_bucket(search_, nbounds_, v);
   }
-  std::uint32_t find_bucket_large(double v) const noexcept;
 
   std::uint32_t slot_;  // [slot_ + i] count of bucket i (i <= nbounds_), [slot_ + nbounds_ + 1] sum
   std::uint32_t nbounds_;
