@@ -62,11 +62,11 @@ class logging_recorder final : public oc::recorder {
     void queued(oc::event_type t, std::uint64_t n) noexcept override {
       queued_by_type[static_cast<std::size_t>(t)].fetch_add(n, std::memory_order_relaxed);
     }
-    void dequeued(double) noexcept override {}
-    void processed(oc::event_type, bool failed, double seconds) noexcept override {
+    void dequeued(std::chrono::nanoseconds) noexcept override {}
+    void processed(oc::event_type, bool failed, std::chrono::nanoseconds took) noexcept override {
       processed_total.fetch_add(1, std::memory_order_relaxed);
       if (failed) errors.fetch_add(1, std::memory_order_relaxed);
-      micros.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
+      micros.fetch_add(static_cast<std::uint64_t>(took.count() / 1000), std::memory_order_relaxed);
     }
 
     logging_recorder* owner;

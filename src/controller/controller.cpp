@@ -12,16 +12,14 @@ namespace operant::controller {
 
 namespace {
 
-// A multiplication, not duration<double>'s division by 1e9: this runs twice per key with a
-// recorder, and a division costs ~8 ns on some CPUs (AMD Zen 1). The results differ by at most
-// an ulp.
 double seconds(clock::duration d) noexcept {
   return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()) * 1e-9;
 }
-// Seconds from one clock::stamp() to a later one; stamps read on two threads may be a few
+// The time from one clock::stamp() to a later one; stamps read on two threads may be a few
 // nanoseconds out of order, which is zero, not a negative duration.
-double elapsed(clock::time_point from, clock::time_point to) noexcept {
-  return to > from ? seconds(to - from) : 0.0;
+std::chrono::nanoseconds elapsed(clock::time_point from, clock::time_point to) noexcept {
+  return to > from ? std::chrono::duration_cast<std::chrono::nanoseconds>(to - from)
+                   : std::chrono::nanoseconds::zero();
 }
 
 std::string format_ms(std::chrono::milliseconds d) { return std::to_string(d.count()) + "ms"; }

@@ -24,8 +24,8 @@ namespace {
 class nop_controller_recorder final : public controller_recorder {
  public:
   void queued(event_type, std::uint64_t) noexcept override {}
-  void dequeued(double) noexcept override {}
-  void processed(event_type, bool, double) noexcept override {}
+  void dequeued(std::chrono::nanoseconds) noexcept override {}
+  void processed(event_type, bool, std::chrono::nanoseconds) noexcept override {}
 };
 }  // namespace
 

@@ -1,21 +1,22 @@
 #include "operant/controller/prometheus_recorder.h"
 
+#include <algorithm>
 #include <array>
+#include <chrono>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <stdexcept>
 
+#include "operant/metrics/detail/cells.h"
 #include "operant/metrics/family.h"
+#include "operant/metrics/histogram.h"
 
 namespace operant::controller {
 
 namespace m = operant::metrics;
 
 namespace {
-
-constexpr std::array<event_type, 2> processed_types{event_type::add, event_type::delete_};
-constexpr std::array<event_type, 3> queued_types{event_type::add, event_type::delete_,
-                                                 event_type::requeue};
 
 // The gauges, read from each bound controller at scrape time.
 class gauges_collector final : public m::collector {
@@ -89,60 +90,265 @@ std::vector<double> or_default(std::vector<double> b, std::vector<double> def) {
   return b.empty() ? def : b;
 }
 
+// The search array (metrics::detail::search_bounds) of bounds in seconds, as whole nanoseconds: a
+// duration of d ns is in the first bucket whose bound b has d <= b * 1e9, exactly. A bound within
+// a millionth of a nanosecond of a whole number (0.005, 1e-08 even where decimal fractions round)
+// is that number; any other is rounded down, as no whole duration lies between.
+std::vector<double> search_bounds_ns(const std::vector<double>& seconds) {
+  std::vector<double> ns;
+  ns.reserve(seconds.size());
+  for (double b : seconds) {
+    const double x = b * 1e9;
+    const double r = std::round(x);
+    ns.push_back(std::abs(x - r) <= 1e-6 * std::max(1.0, std::abs(r)) ? r : std::floor(x));
+  }
+  return m::detail::search_bounds(ns);
+}
+
+// The counters and histograms of every bound controller. Each controller name gets one block of
+// per-thread cells (detail/cells.h), so a hot-path call finds the calling thread's cells with one
+// lookup and updates two or three of them in the same few cache lines; the six families are
+// assembled from the blocks at scrape time. Layout of a block (all integers):
+//   [0, 3)             queued events, by event_type (the requeue cell is also retries_total)
+//   [3, 5)             failed attempts, add and delete
+//   [in_queue, +nq+2)  time in queue: nq + 1 bucket counts, then the sum in nanoseconds
+//   [duration(t), ...) processing time of type t (add, delete): nd + 1 bucket counts, sum in ns
+// Processed events are the duration histogram's count, as every attempt is observed once.
+class events_collector final : public m::collector {
+ public:
+  static constexpr std::uint32_t errors_at = 3;
+  static constexpr std::uint32_t in_queue_at = 5;
+
+  events_collector(const std::string& prefix, prometheus_recorder_options opts)
+      : duration_cfg_(m::metric_opts{
+            .name = m::build_fq_name(prefix, "controller", "processed_event_duration_seconds"),
+            .buckets = or_default(std::move(opts.processing_buckets), m::default_buckets())}),
+        in_queue_cfg_(m::metric_opts{
+            .name = m::build_fq_name(prefix, "workqueue", "queue_duration_seconds"),
+            .buckets = or_default(std::move(opts.in_queue_buckets),
+                                  m::exponential_buckets(10e-9, 10, 12))}),
+        in_queue_ns_(search_bounds_ns(in_queue_cfg_.bounds)),
+        duration_ns_(search_bounds_ns(duration_cfg_.bounds)),
+        nq_(static_cast<std::uint32_t>(in_queue_cfg_.bounds.size())),
+        nd_(static_cast<std::uint32_t>(duration_cfg_.bounds.size())) {
+    const std::uint64_t cells = std::uint64_t{in_queue_at} + (nq_ + 2) + 2 * (std::uint64_t{nd_} + 2);
+    if (cells > m::detail::page_cells) {
+      throw std::invalid_argument(
+          "prometheus_recorder: " + std::to_string(nq_) + " in-queue and " + std::to_string(nd_) +
+          " processing buckets need " + std::to_string(cells) + " cells per controller; at most " +
+          std::to_string(m::detail::page_cells) + " are supported (use fewer buckets)");
+    }
+    cells_ = static_cast<std::uint32_t>(cells);
+    const std::vector<std::string> by_type{"controller", "type"};
+    auto add = [&](const char* subsystem, const char* name, std::string help, m::metric_type type,
+                   std::string unit, std::vector<std::string> labels) {
+      m::family_desc d;
+      d.name = m::build_fq_name(prefix, subsystem, name);
+      d.help = std::move(help);
+      d.type = type;
+      d.unit = std::move(unit);
+      d.label_names = std::move(labels);
+      m::validate_desc(d);
+      descs_.push_back(std::move(d));
+    };
+    add("controller", "queued_events_total",
+        "Total number of events queued: add (add, update, resync), delete, and requeue (a failed "
+        "key queued again for a retry).",
+        m::metric_type::counter, "", by_type);
+    add("controller", "processed_events_total",
+        "Total number of events processed (handler calls), failed or not.", m::metric_type::counter,
+        "", by_type);
+    add("controller", "processed_event_errors_total",
+        "Total number of events whose processing failed (also those that will be retried).",
+        m::metric_type::counter, "", by_type);
+    add("controller", "processed_event_duration_seconds",
+        "The duration of processing an event (one handler call).", m::metric_type::histogram,
+        "seconds", by_type);
+    add("workqueue", "queue_duration_seconds",
+        "How long in seconds a key stays in the workqueue before a worker takes it.",
+        m::metric_type::histogram, "seconds", {"controller"});
+    add("workqueue", "retries_total",
+        "Total number of retries (failed keys queued again with a rate-limited delay).",
+        m::metric_type::counter, "", {"controller"});
+  }
+
+  ~events_collector() override {
+    for (const auto& [name, b] : blocks_) m::detail::free_cells(b.slot, cells_);
+  }
+
+  std::span<const m::family_desc> describe() const override { return descs_; }
+
+  // The block of `name`: created, at zero, on the first bind of the name, and kept (so counters
+  // continue) when a controller of the same name is bound again.
+  std::uint32_t block(const std::string& name) {
+    std::lock_guard lock(mu_);
+    auto it = blocks_.find(name);
+    if (it == blocks_.end()) {
+      const double created =
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+      it = blocks_.emplace(name, block_info{m::detail::allocate_cells(cells_, m::detail::no_double_cell),
+                                            created})
+               .first;
+    }
+    return it->second.slot;
+  }
+
+  std::uint32_t duration_at(std::size_t i) const noexcept {
+    return in_queue_at + nq_ + 2 + static_cast<std::uint32_t>(i) * (nd_ + 2);
+  }
+  std::uint32_t in_queue_buckets() const noexcept { return nq_; }
+  std::uint32_t duration_buckets() const noexcept { return nd_; }
+  // search_bounds_ns of the two histograms.
+  const double* in_queue_search() const noexcept { return in_queue_ns_.data(); }
+  const double* duration_search() const noexcept { return duration_ns_.data(); }
+
+  void collect(m::metric_writer& out) const override {
+    std::vector<std::pair<std::string, block_info>> blocks;
+    {
+      std::lock_guard lock(mu_);
+      blocks.assign(blocks_.begin(), blocks_.end());
+    }
+    m::detail::cell_reader r;
+    std::vector<std::uint64_t> cells(cells_);
+    // Every block's cells, summed over threads, read once for all six families.
+    std::vector<std::vector<std::uint64_t>> values;
+    values.reserve(blocks.size());
+    for (const auto& [name, b] : blocks) {
+      r.u64_range(b.slot, cells_, cells.data());
+      values.push_back(cells);
+    }
+    const auto hist = [&](const m::histogram::config& cfg, std::span<const std::uint64_t> c,
+                          std::vector<std::uint64_t>& cumulative) {
+      const std::size_t n = cfg.bounds.size();
+      cumulative.assign(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(n + 1));
+      for (std::size_t i = 1; i <= n; ++i) cumulative[i] += cumulative[i - 1];
+      return static_cast<double>(c[n + 1]) / 1e9;  // correctly rounded: 10000001 ns is 0.010000001
+    };
+    std::vector<std::uint64_t> cumulative;
+    const auto each = [&](std::size_t family, auto&& write) {
+      out.begin_family(descs_[family]);
+      for (std::size_t k = 0; k < blocks.size(); ++k) write(blocks[k].first, blocks[k].second, values[k]);
+      out.end_family();
+    };
+    const auto type_name = [](std::size_t t) { return to_string(static_cast<event_type>(t)); };
+    each(0, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+      for (std::size_t t = 0; t < event_type_count; ++t) {
+        const std::string_view lv[2] = {name, type_name(t)};
+        out.counter(lv, static_cast<double>(v[t]), b.created, nullptr);
+      }
+    });
+    each(1, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+      for (std::size_t t = 0; t < 2; ++t) {
+        const std::string_view lv[2] = {name, type_name(t)};
+        hist(duration_cfg_, std::span(v).subspan(duration_at(t)), cumulative);
+        out.counter(lv, static_cast<double>(cumulative.back()), b.created, nullptr);
+      }
+    });
+    each(2, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+      for (std::size_t t = 0; t < 2; ++t) {
+        const std::string_view lv[2] = {name, type_name(t)};
+        out.counter(lv, static_cast<double>(v[errors_at + t]), b.created, nullptr);
+      }
+    });
+    const auto write_hist = [&](const m::histogram::config& cfg, label_values lv,
+                                std::span<const std::uint64_t> c, double created) {
+      m::histogram_sample h;
+      h.sum = hist(cfg, c, cumulative);
+      h.upper_bounds = cfg.bounds;
+      h.cumulative_counts = cumulative;
+      h.count = cumulative.back();
+      h.created = created;
+      out.histogram(lv, h);
+    };
+    each(3, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+      for (std::size_t t = 0; t < 2; ++t) {
+        const std::string_view lv[2] = {name, type_name(t)};
+        write_hist(duration_cfg_, lv, std::span(v).subspan(duration_at(t)), b.created);
+      }
+    });
+    each(4, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+      const std::string_view lv[1] = {name};
+      write_hist(in_queue_cfg_, lv, std::span(v).subspan(in_queue_at), b.created);
+    });
+    each(5, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+      const std::string_view lv[1] = {name};
+      out.counter(lv, static_cast<double>(v[static_cast<std::size_t>(event_type::requeue)]),
+                  b.created, nullptr);
+    });
+  }
+
+ private:
+  using label_values = m::label_values;
+  struct block_info {
+    std::uint32_t slot;
+    double created;  // Unix seconds of the first bind (OpenMetrics _created)
+  };
+  m::histogram::config duration_cfg_, in_queue_cfg_;
+  std::vector<double> in_queue_ns_, duration_ns_;
+  std::uint32_t nq_, nd_, cells_ = 0;
+  std::vector<m::family_desc> descs_;
+  mutable std::mutex mu_;
+  std::map<std::string, block_info, std::less<>> blocks_;
+};
+
 }  // namespace
 
 struct prometheus_recorder::state {
   m::registerer* reg = nullptr;
-  std::shared_ptr<m::family<m::counter>> queued, processed, errors, retries;
-  std::shared_ptr<m::family<m::histogram>> duration, in_queue;
+  std::shared_ptr<events_collector> events;
   std::shared_ptr<gauges_collector> gauges;
   std::vector<std::shared_ptr<m::collector>> registered;
 };
 
 namespace {
 
+// One controller's sink: the block's slot and where its histograms' bounds are, so a call is one
+// cell lookup, a branch-free bucket search on the nanoseconds (no conversion) and two or three
+// integer adds.
 class prometheus_controller_recorder final : public controller_recorder {
  public:
   prometheus_controller_recorder(std::shared_ptr<prometheus_recorder::state> st, std::string name,
                                  const controller_stats& stats)
-      : st_(std::move(st)), name_(std::move(name)) {
-    // Resolve every series now: they exist at zero from here on, and the hot path is a cell
-    // update through a pointer.
-    for (event_type t : queued_types) {
-      queued_[static_cast<std::size_t>(t)] = &st_->queued->labels(name_, to_string(t));
-    }
-    for (event_type t : processed_types) {
-      const auto i = static_cast<std::size_t>(t);
-      processed_[i] = &st_->processed->labels(name_, to_string(t));
-      errors_[i] = &st_->errors->labels(name_, to_string(t));
-      duration_[i] = &st_->duration->labels(name_, to_string(t));
-    }
-    in_queue_ = &st_->in_queue->labels(name_);
-    retries_ = &st_->retries->labels(name_);
+      : st_(std::move(st)),
+        name_(std::move(name)),
+        slot_(st_->events->block(name_)),
+        nq_(st_->events->in_queue_buckets()),
+        nd_(st_->events->duration_buckets()),
+        duration_at_{st_->events->duration_at(0), st_->events->duration_at(1)},
+        in_queue_search_(st_->events->in_queue_search()),
+        duration_search_(st_->events->duration_search()) {
     st_->gauges->bind(name_, stats);
   }
   ~prometheus_controller_recorder() override { st_->gauges->unbind(name_); }
 
   void queued(event_type t, std::uint64_t n) noexcept override {
-    queued_[static_cast<std::size_t>(t)]->add(static_cast<double>(n));
-    if (t == event_type::requeue) retries_->add(static_cast<double>(n));
+    m::detail::cell_add(m::detail::cell_at(slot_) + static_cast<std::size_t>(t), n);
   }
-  void dequeued(double seconds) noexcept override { in_queue_->observe(seconds); }
-  void processed(event_type t, bool failed, double seconds) noexcept override {
-    const std::size_t i = t == event_type::delete_ ? 1 : 0;
-    processed_[i]->inc();
-    if (failed) errors_[i]->inc();
-    duration_[i]->observe(seconds);
+  void dequeued(std::chrono::nanoseconds in_queue) noexcept override {
+    const std::int64_t ns = std::max<std::int64_t>(in_queue.count(), 0);
+    const std::uint32_t i = m::detail::find_bucket(in_queue_search_, nq_, static_cast<double>(ns));
+    m::detail::cell* c = m::detail::cell_at(slot_) + events_collector::in_queue_at;
+    m::detail::cell_add(c + i, 1);
+    m::detail::cell_add(c + nq_ + 1, static_cast<std::uint64_t>(ns));
+  }
+  void processed(event_type t, bool failed, std::chrono::nanoseconds took) noexcept override {
+    const std::size_t k = t == event_type::delete_ ? 1 : 0;
+    const std::int64_t ns = std::max<std::int64_t>(took.count(), 0);
+    const std::uint32_t i = m::detail::find_bucket(duration_search_, nd_, static_cast<double>(ns));
+    m::detail::cell* base = m::detail::cell_at(slot_);
+    m::detail::cell* c = base + duration_at_[k];
+    m::detail::cell_add(c + i, 1);
+    m::detail::cell_add(c + nd_ + 1, static_cast<std::uint64_t>(ns));
+    if (failed) m::detail::cell_add(base + events_collector::errors_at + k, 1);
   }
 
  private:
   std::shared_ptr<prometheus_recorder::state> st_;
   std::string name_;
-  std::array<m::counter*, 3> queued_{};
-  std::array<m::counter*, 2> processed_{}, errors_{};
-  std::array<m::histogram*, 2> duration_{};
-  m::histogram* in_queue_ = nullptr;
-  m::counter* retries_ = nullptr;
+  std::uint32_t slot_, nq_, nd_;
+  std::array<std::uint32_t, 2> duration_at_;
+  const double* in_queue_search_;
+  const double* duration_search_;
 };
 
 }  // namespace
@@ -155,47 +361,11 @@ prometheus_recorder::prometheus_recorder(m::registerer& reg, std::string_view pr
     throw std::invalid_argument("prometheus_recorder: prefix \"" + prefix +
                                 "\" is not a valid metric name start ([a-zA-Z_:][a-zA-Z0-9_:]*)");
   }
-  const std::vector<std::string> by_type{"controller", "type"};
-  auto name = [&](const char* subsystem, const char* n) {
-    return m::build_fq_name(prefix, subsystem, n);
-  };
   state& s = *state_;
   s.reg = &reg;
-  s.queued = std::make_shared<m::family<m::counter>>(m::metric_opts{
-      .name = name("controller", "queued_events_total"),
-      .help = "Total number of events queued: add (add, update, resync), delete, and requeue "
-              "(a failed key queued again for a retry).",
-      .label_names = by_type});
-  s.processed = std::make_shared<m::family<m::counter>>(m::metric_opts{
-      .name = name("controller", "processed_events_total"),
-      .help = "Total number of events processed (handler calls), failed or not.",
-      .label_names = by_type});
-  s.errors = std::make_shared<m::family<m::counter>>(m::metric_opts{
-      .name = name("controller", "processed_event_errors_total"),
-      .help = "Total number of events whose processing failed (also those that will be retried).",
-      .label_names = by_type});
-  s.duration = std::make_shared<m::family<m::histogram>>(m::metric_opts{
-      .name = name("controller", "processed_event_duration_seconds"),
-      .help = "The duration of processing an event (one handler call).",
-      .unit = "seconds",
-      .label_names = by_type,
-      .buckets = or_default(std::move(opts.processing_buckets), m::default_buckets())});
-  s.in_queue = std::make_shared<m::family<m::histogram>>(m::metric_opts{
-      .name = name("workqueue", "queue_duration_seconds"),
-      .help = "How long in seconds a key stays in the workqueue before a worker takes it.",
-      .unit = "seconds",
-      .label_names = {"controller"},
-      .buckets = or_default(std::move(opts.in_queue_buckets),
-                            m::exponential_buckets(10e-9, 10, 12))});
-  s.retries = std::make_shared<m::family<m::counter>>(m::metric_opts{
-      .name = name("workqueue", "retries_total"),
-      .help = "Total number of retries (failed keys queued again with a rate-limited delay).",
-      .label_names = {"controller"}});
+  s.events = std::make_shared<events_collector>(prefix, std::move(opts));
   s.gauges = std::make_shared<gauges_collector>(prefix);
-
-  const std::vector<std::shared_ptr<m::collector>> all{s.queued,   s.processed, s.errors,
-                                                       s.duration, s.in_queue,  s.retries,
-                                                       s.gauges};
+  const std::vector<std::shared_ptr<m::collector>> all{s.events, s.gauges};
   try {
     for (const auto& c : all) {
       reg.register_collector(c);

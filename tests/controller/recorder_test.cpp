@@ -236,6 +236,77 @@ TEST(prometheus_recorder, empty_prefix_and_custom_buckets) {
                m::error);
 }
 
+class no_stats final : public controller_stats {
+ public:
+  controller_stats_snapshot stats() const override { return {}; }
+};
+
+// Durations arrive as whole nanoseconds and are kept as such: bucket edges are exact and sums do
+// not drift (ten 0.1 s observations summed as doubles give 0.9999999999999999).
+TEST(prometheus_recorder, durations_fall_in_exact_buckets_and_sum_exactly) {
+  m::registry reg;
+  prometheus_recorder rec(reg, "t");
+  no_stats stats;
+  auto sink = rec.bind("c", stats);
+  for (int i = 0; i < 10; ++i) sink->processed(event_type::add, false, 100ms);
+  sink->processed(event_type::delete_, false, 5ms);       // on the bound: le="0.005"
+  sink->processed(event_type::delete_, true, 5ms + 1ns);  // one nanosecond above: le="0.01"
+  sink->dequeued(10ns);                                   // on controller-runtime's first bound, 1e-08
+  sink->dequeued(11ns);
+  sink->dequeued(-5ns);  // a negative duration counts as 0
+  auto bucket = [&](std::string_view family, m::labels l, std::string le) {
+    l.push_back({"le", std::move(le)});
+    return sample_value(reg, std::string(family) + "_bucket", l);
+  };
+  const std::string d = "t_controller_processed_event_duration_seconds";
+  EXPECT_EQ(sample_value(reg, d + "_sum", ct("c", "add")), 1.0);
+  EXPECT_EQ(sample_value(reg, d + "_count", ct("c", "add")), 10);
+  EXPECT_EQ(bucket(d, ct("c", "add"), "0.05"), 0);
+  EXPECT_EQ(bucket(d, ct("c", "add"), "0.1"), 10);
+  EXPECT_EQ(bucket(d, ct("c", "delete"), "0.005"), 1);
+  EXPECT_EQ(bucket(d, ct("c", "delete"), "0.01"), 2);
+  EXPECT_EQ(sample_value(reg, d + "_sum", ct("c", "delete")), 0.010000001);
+  EXPECT_EQ(sample_value(reg, "t_controller_processed_events_total", ct("c", "delete")), 2);
+  EXPECT_EQ(sample_value(reg, "t_controller_processed_event_errors_total", ct("c", "delete")), 1);
+  const std::string q = "t_workqueue_queue_duration_seconds";
+  EXPECT_EQ(bucket(q, c("c"), "1e-08"), 2);
+  EXPECT_EQ(bucket(q, c("c"), "1e-07"), 3);
+  EXPECT_EQ(sample_value(reg, q + "_sum", c("c")), 21e-9);
+  EXPECT_TRUE(gather_and_lint(reg).empty());
+}
+
+// A controller bound again under a name used before continues that name's counters, as series of
+// a family would: a restarted controller does not reset its totals.
+TEST(prometheus_recorder, a_name_bound_again_continues_its_series) {
+  m::registry reg;
+  prometheus_recorder rec(reg, "t");
+  no_stats stats;
+  rec.bind("c", stats)->queued(event_type::requeue, 3);
+  auto again = rec.bind("c", stats);
+  again->queued(event_type::requeue, 1);
+  EXPECT_EQ(sample_value(reg, "t_controller_queued_events_total", ct("c", "requeue")), 4);
+  EXPECT_EQ(sample_value(reg, "t_workqueue_retries_total", c("c")), 4);
+}
+
+// Every series of a controller lives in one block of at most 1024 cells; buckets beyond that are
+// refused with the numbers, not silently cut.
+TEST(prometheus_recorder, too_many_buckets_are_refused_with_the_counts) {
+  m::registry reg;
+  std::vector<double> many;
+  for (int i = 1; i <= 600; ++i) many.push_back(i);
+  try {
+    prometheus_recorder rec(reg, "t", {.processing_buckets = many});
+    FAIL() << "600 processing buckets were accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("12 in-queue and 600 processing buckets need 1223 cells"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(gather_and_count(reg, {}), 0u);  // nothing was left registered
+  many.resize(300);  // 5 + 14 + 2 * 302 = 623 cells: fine
+  prometheus_recorder rec(reg, "t", {.processing_buckets = many});
+}
+
 TEST(prometheus_recorder, default_registry_overload) {
   {
     auto rec = std::make_shared<prometheus_recorder>("operant_ctl_test");

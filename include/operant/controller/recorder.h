@@ -9,10 +9,13 @@
 //   queued      `count` add/update/resync events (type add) or a delete event (type delete) queued a
 //               key, or a failed key was requeued for a retry (type requeue). Every event counts,
 //               also one whose key was already queued.
-//   dequeued    a worker took a key, after `seconds` in the queue.
+//   dequeued    a worker took a key, after `in_queue` in the queue.
 //   processed   one attempt at a key finished: handle() (type add) or handle_delete() (type
-//               delete), after `seconds`, failed or not. A failure that will be retried is a
+//               delete), after `took`, failed or not. A failure that will be retried is a
 //               failure (Kooper counted it as a success).
+// Durations are whole nanoseconds, never negative: the controller measures them with
+// clock::stamp() and hands them over unconverted, so a backend pays for a conversion to seconds
+// only if it wants one (the Prometheus backend sums nanoseconds as integers).
 // Gauges (queue depth, in-flight work, workers) are read from controller_stats when the backend
 // wants them, e.g. at scrape time.
 //
@@ -20,6 +23,7 @@
 // metrics-controller example has a logging one.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -58,8 +62,8 @@ class controller_recorder {
   virtual ~controller_recorder() = default;
   // `count` events of `type` queued keys (a list or resync reports its keys in batches).
   virtual void queued(event_type type, std::uint64_t count) noexcept = 0;
-  virtual void dequeued(double seconds_in_queue) noexcept = 0;
-  virtual void processed(event_type type, bool failed, double seconds) noexcept = 0;
+  virtual void dequeued(std::chrono::nanoseconds in_queue) noexcept = 0;
+  virtual void processed(event_type type, bool failed, std::chrono::nanoseconds took) noexcept = 0;
 };
 
 class recorder {
