@@ -132,6 +132,39 @@ bool lease_elector::try_acquire_or_renew(std::stop_token stop) {
                {"acquireTime", micro_time(wall)},
                {"renewTime", micro_time(wall)},
                {"leaseTransitions", 0}};
+
+  // client-go's fast path: a leader whose lease is still valid by its own observation renews
+  // the lease object it last read or wrote, without reading it first. The update carries that
+  // object's resourceVersion, so it succeeds only if nobody wrote the lease since; any failure
+  // (409 Conflict, 5xx, a timeout) falls back to reading the lease below.
+  json cached;
+  {
+    std::lock_guard lock(mu_);
+    if (observed_holder_ == opts_.identity && observed_lease_.is_object() &&
+        observed_time_ + opts_.lease_duration > steady::now()) {
+      cached = observed_lease_;
+      json renewed = mine;
+      if (observed_spec_.contains("acquireTime")) renewed["acquireTime"] = observed_spec_["acquireTime"];
+      renewed["leaseTransitions"] = observed_spec_.value("leaseTransitions", 0LL);
+      cached["spec"] = std::move(renewed);
+    }
+  }
+  if (!cached.is_null()) {
+    try {
+      const auto updated = client_.update(resources::leases, opts_.ns, cached, stop);
+      std::lock_guard lock(mu_);
+      observed_spec_ = cached["spec"];
+      observed_time_ = steady::now();
+      observed_lease_ = updated.json();
+      return true;
+    } catch (const std::exception& e) {
+      if (stop.stop_requested()) return false;
+      if (opts_.log)
+        opts_.log->info("could not renew the lease optimistically; reading it",
+                        {{"lease", opts_.ns + "/" + opts_.name}, {"error", e.what()}});
+    }
+  }
+
   controller::object lease;
   try {
     lease = client_.get(resources::leases, opts_.ns, opts_.name, stop);
@@ -151,7 +184,7 @@ bool lease_elector::try_acquire_or_renew(std::stop_token stop) {
       std::lock_guard lock(mu_);
       observed_spec_ = obj.json()["spec"];
       observed_time_ = steady::now();
-      observed_rv_ = std::string(obj.resource_version());
+      observed_lease_ = obj.json();
       observed_holder_ = opts_.identity;
       return true;
     } catch (const std::exception& ce) {
@@ -188,7 +221,7 @@ bool lease_elector::try_acquire_or_renew(std::stop_token stop) {
       changed = holder != observed_holder_;
       observed_holder_ = holder;
     }
-    observed_rv_ = std::string(lease.resource_version());
+    observed_lease_ = lease.json();
     if (!holder.empty() && holder != opts_.identity &&
         observed_time_ + std::chrono::seconds(held_for_s) > steady::now()) {
       if (changed && opts_.on_new_leader) opts_.on_new_leader(holder);
@@ -210,7 +243,7 @@ bool lease_elector::try_acquire_or_renew(std::stop_token stop) {
     std::lock_guard lock(mu_);
     observed_spec_ = mine;
     observed_time_ = steady::now();
-    observed_rv_ = std::string(updated.resource_version());
+    observed_lease_ = updated.json();
     observed_holder_ = opts_.identity;
     return true;
   } catch (const std::exception& e) {

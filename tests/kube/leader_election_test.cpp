@@ -127,6 +127,43 @@ TEST_F(KubeTest, ExactlyOneOfThreeLeadsAndAnotherTakesOverWhenItStops) {
   EXPECT_NE((*lease)["spec"]["holderIdentity"], leader->elector.identity());
 }
 
+std::vector<std::string> lease_verbs(const test::fake_apiserver& srv) {
+  std::vector<std::string> verbs;
+  for (const auto& r : srv.requests()) {
+    if (r.resource == "leases") verbs.push_back(r.verb);
+  }
+  return verbs;
+}
+
+// client-go's fast path: a leader renews with one conditional update of the lease it last wrote;
+// when someone else wrote the lease meanwhile, the update gets 409 and the same attempt reads the
+// lease, sees the new holder and gives up.
+TEST_F(KubeTest, ALeaderRenewsWithOneUpdateAndFallsBackToReadingOnConflict) {
+  lease_elector a(api, fast("a"));
+  ASSERT_TRUE(a.try_acquire_or_renew());  // creates the lease
+  srv.clear_requests();
+  ASSERT_TRUE(a.try_acquire_or_renew());
+  ASSERT_TRUE(a.try_acquire_or_renew());
+  EXPECT_EQ(lease_verbs(srv), (std::vector<std::string>{"update", "update"}));
+  const auto renewed = srv.get("/apis/coordination.k8s.io/v1/namespaces/ns1/leases/ctl");
+  EXPECT_EQ((*renewed)["spec"]["holderIdentity"], "a");
+  EXPECT_EQ((*renewed)["spec"]["leaseTransitions"], 0);
+
+  // Another writer takes the lease (as a candidate would after a's lease expired on its clock).
+  auto lease = api.get(resources::leases, "ns1", "ctl");
+  lease.json()["spec"]["holderIdentity"] = "b";
+  lease.json()["spec"]["leaseTransitions"] = 1;
+  api.update(resources::leases, "ns1", lease.json());
+  srv.clear_requests();
+  EXPECT_FALSE(a.try_acquire_or_renew());
+  EXPECT_EQ(lease_verbs(srv), (std::vector<std::string>{"update", "get"}));
+  EXPECT_EQ(a.leader(), "b");
+  // Not the holder any more: the next attempt reads first.
+  srv.clear_requests();
+  EXPECT_FALSE(a.try_acquire_or_renew());
+  EXPECT_EQ(lease_verbs(srv), (std::vector<std::string>{"get"}));
+}
+
 TEST_F(KubeTest, ALeaderThatStopsReleasesTheLeaseForAFastTakeover) {
   auto a = std::make_unique<candidate>(api, fast("a"));
   a->start();
@@ -148,9 +185,9 @@ TEST_F(KubeTest, LeadStopsWhenTheLeaseCannotBeRenewed) {
   candidate a(api, o);
   a.start();
   ASSERT_TRUE(srv.wait_until([&] { return a.in_lead.load(); }));
-  // The lease cannot be read for a while: renewals fail for longer than renew_deadline (about 5
-  // attempts 200 ms apart), then the API server recovers.
-  srv.fail_next(8, 500, "leases");
+  // The lease cannot be written or read for a while: renewals fail for longer than renew_deadline
+  // (about 5 attempts 200 ms apart, each an update and then a get), then the API server recovers.
+  srv.fail_next(16, 500, "leases");
   ASSERT_TRUE(srv.wait_until([&] { return !a.in_lead.load(); }, 10s));
   // on_stopped_leading and the gauge follow lead()'s return on the elector's own thread (as
   // client-go's OnStoppedLeading follows the end of OnStartedLeading's context): wait for them.

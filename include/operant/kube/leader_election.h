@@ -11,8 +11,11 @@
 // leader renews it every retry_period; when it cannot renew for renew_deadline it stops leading
 // (the token given to lead() is requested, so a controller's workers stop) and campaigns again.
 // Every write is an update with the Lease's resourceVersion, so of two candidates racing for the
-// Lease exactly one wins (the other gets 409 Conflict). With release_on_cancel, a leader that
-// stops clears the holder so the next candidate takes over at once instead of after
+// Lease exactly one wins (the other gets 409 Conflict). A leader whose lease is still valid by
+// its own observation renews with one PUT of the Lease it last wrote, without a GET first
+// (client-go's fast path); if that fails (409 after someone else wrote it, or an error), the same
+// attempt reads the Lease and decides again. With release_on_cancel, a leader that stops clears
+// the holder so the next candidate takes over at once instead of after
 // lease_duration.
 //
 // Exported: leader_election_master_status{name} (1 while leading, else 0), as controller-runtime.
@@ -84,7 +87,8 @@ class lease_elector final : public controller::leader_elector {
   std::string observed_holder_;
   nlohmann::json observed_spec_;
   std::chrono::steady_clock::time_point observed_time_{};
-  std::string observed_rv_;
+  // The lease object as last read or written (with its resourceVersion), for the renewal fast path.
+  nlohmann::json observed_lease_;
 };
 
 }  // namespace operant::kube
