@@ -18,30 +18,73 @@ namespace m = operant::metrics;
 
 namespace {
 
+// One family of the recorder. Labels: controller, and type when by_type.
+struct family_spec {
+  const char* subsystem;
+  const char* name;
+  m::metric_type type;
+  const char* unit;
+  bool by_type;
+  const char* help;
+};
+
+std::vector<m::family_desc> describe_families(const std::string& prefix,
+                                              std::span<const family_spec> specs) {
+  std::vector<m::family_desc> descs;
+  for (const family_spec& f : specs) {
+    m::family_desc d;
+    d.name = m::build_fq_name(prefix, f.subsystem, f.name);
+    d.help = f.help;
+    d.type = f.type;
+    d.unit = f.unit;
+    d.label_names = {"controller"};
+    if (f.by_type) d.label_names.emplace_back("type");
+    m::validate_desc(d);
+    descs.push_back(std::move(d));
+  }
+  return descs;
+}
+
+constexpr auto gauge = m::metric_type::gauge;
+constexpr auto counter = m::metric_type::counter;
+constexpr auto histogram = m::metric_type::histogram;
+
+// In the order gauges_collector::collect writes them.
+constexpr family_spec gauge_families[] = {
+    {"workqueue", "depth", gauge, "", false,
+     "Current number of keys queued and ready, per controller."},
+    {"workqueue", "unfinished_work_seconds", gauge, "seconds", false,
+     "How many seconds of work are in progress and not yet observed by the processed-event "
+     "duration. Large values indicate stuck workers."},
+    {"workqueue", "longest_running_processor_seconds", gauge, "seconds", false,
+     "How many seconds the longest running handler call has been running."},
+    {"controller", "active_workers", gauge, "", false,
+     "Number of workers currently inside a handler."},
+    {"controller", "max_concurrent_reconciles", gauge, "", false, "Number of workers configured."},
+};
+
+// In the order events_collector::collect writes them.
+constexpr family_spec event_families[] = {
+    {"controller", "queued_events_total", counter, "", true,
+     "Total number of events queued: add (add, update, resync), delete, and requeue (a failed "
+     "key queued again for a retry)."},
+    {"controller", "processed_events_total", counter, "", true,
+     "Total number of events processed (handler calls), failed or not."},
+    {"controller", "processed_event_errors_total", counter, "", true,
+     "Total number of events whose processing failed (also those that will be retried)."},
+    {"controller", "processed_event_duration_seconds", histogram, "seconds", true,
+     "The duration of processing an event (one handler call)."},
+    {"workqueue", "queue_duration_seconds", histogram, "seconds", false,
+     "How long in seconds a key stays in the workqueue before a worker takes it."},
+    {"workqueue", "retries_total", counter, "", false,
+     "Total number of retries (failed keys queued again with a rate-limited delay)."},
+};
+
 // The gauges, read from each bound controller at scrape time.
 class gauges_collector final : public m::collector {
  public:
-  explicit gauges_collector(const std::string& prefix) {
-    auto add = [&](std::string subsystem, std::string name, std::string help, std::string unit) {
-      m::family_desc d;
-      d.name = m::build_fq_name(prefix, subsystem, name);
-      d.help = std::move(help);
-      d.type = m::metric_type::gauge;
-      d.unit = std::move(unit);
-      d.label_names = {"controller"};
-      m::validate_desc(d);
-      descs_.push_back(std::move(d));
-    };
-    add("workqueue", "depth", "Current number of keys queued and ready, per controller.", "");
-    add("workqueue", "unfinished_work_seconds",
-        "How many seconds of work are in progress and not yet observed by the processed-event "
-        "duration. Large values indicate stuck workers.",
-        "seconds");
-    add("workqueue", "longest_running_processor_seconds",
-        "How many seconds the longest running handler call has been running.", "seconds");
-    add("controller", "active_workers", "Number of workers currently inside a handler.", "");
-    add("controller", "max_concurrent_reconciles", "Number of workers configured.", "");
-  }
+  explicit gauges_collector(const std::string& prefix)
+      : descs_(describe_families(prefix, gauge_families)) {}
 
   std::span<const m::family_desc> describe() const override { return descs_; }
 
@@ -139,37 +182,7 @@ class events_collector final : public m::collector {
           std::to_string(m::detail::page_cells) + " are supported (use fewer buckets)");
     }
     cells_ = static_cast<std::uint32_t>(cells);
-    const std::vector<std::string> by_type{"controller", "type"};
-    auto add = [&](const char* subsystem, const char* name, std::string help, m::metric_type type,
-                   std::string unit, std::vector<std::string> labels) {
-      m::family_desc d;
-      d.name = m::build_fq_name(prefix, subsystem, name);
-      d.help = std::move(help);
-      d.type = type;
-      d.unit = std::move(unit);
-      d.label_names = std::move(labels);
-      m::validate_desc(d);
-      descs_.push_back(std::move(d));
-    };
-    add("controller", "queued_events_total",
-        "Total number of events queued: add (add, update, resync), delete, and requeue (a failed "
-        "key queued again for a retry).",
-        m::metric_type::counter, "", by_type);
-    add("controller", "processed_events_total",
-        "Total number of events processed (handler calls), failed or not.", m::metric_type::counter,
-        "", by_type);
-    add("controller", "processed_event_errors_total",
-        "Total number of events whose processing failed (also those that will be retried).",
-        m::metric_type::counter, "", by_type);
-    add("controller", "processed_event_duration_seconds",
-        "The duration of processing an event (one handler call).", m::metric_type::histogram,
-        "seconds", by_type);
-    add("workqueue", "queue_duration_seconds",
-        "How long in seconds a key stays in the workqueue before a worker takes it.",
-        m::metric_type::histogram, "seconds", {"controller"});
-    add("workqueue", "retries_total",
-        "Total number of retries (failed keys queued again with a rate-limited delay).",
-        m::metric_type::counter, "", {"controller"});
+    descs_ = describe_families(prefix, event_families);
   }
 
   ~events_collector() override {
