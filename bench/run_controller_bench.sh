@@ -22,20 +22,9 @@ cd "$root"
 RUNS="${RUNS:-3}"
 MIN_TIME="${MIN_TIME:-60}"
 
-echo "+ cmake --preset release -DOPERANT_BUILD_BENCH=ON"
-cmake --preset release -DOPERANT_BUILD_BENCH=ON >/dev/null
-echo "+ cmake --build --preset release --target controller_bench"
-cmake --build --preset release --target controller_bench
-build_dir="$root/build/release"  # the preset's binaryDir: ${sourceDir}/build/${presetName}
-bench="$build_dir/bench/controller_bench"
-[[ -x "$bench" ]] || { echo "controller_bench not found at $bench" >&2; exit 1; }
-
-OUT_DIR="${OUT_DIR:-$build_dir/bench-results}"
-mkdir -p "$OUT_DIR"
-
-cpu_model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo
-echo "machine: $(nproc) CPUs, $cpu_model; load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+# shellcheck source=bench/build_bench.sh
+source "$here/build_bench.sh"
+build_bench controller_bench
 
 run_cmd=("$bench" "--benchmark_filter=BM_controller/" "--benchmark_repetitions=3"
          "--benchmark_report_aggregates_only=true"

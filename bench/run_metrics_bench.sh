@@ -23,29 +23,9 @@ REPETITIONS="${REPETITIONS:-3}"
 BENCH_FILTER="${BENCH_FILTER:-.}"
 
 # ---- build ------------------------------------------------------------------------------------------
-if [[ -f CMakePresets.json ]] && grep -q '"name": *"release"' CMakePresets.json; then
-  echo "+ cmake --preset release -DOPERANT_BUILD_BENCH=ON"
-  cmake --preset release -DOPERANT_BUILD_BENCH=ON >/dev/null
-  echo "+ cmake --build --preset release --target metrics_bench"
-  cmake --build --preset release --target metrics_bench
-  build_dir="$root/build/release"  # the preset's binaryDir: ${sourceDir}/build/${presetName}
-else
-  build_dir="$root/build/release"
-  echo "+ cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DOPERANT_BUILD_BENCH=ON"
-  cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DOPERANT_BUILD_BENCH=ON >/dev/null
-  echo "+ cmake --build build/release --target metrics_bench"
-  cmake --build "$build_dir" --target metrics_bench
-fi
-bench="$build_dir/bench/metrics_bench"
-[[ -x "$bench" ]] || { echo "metrics_bench not found at $bench" >&2; exit 1; }
-
-OUT_DIR="${OUT_DIR:-$build_dir/bench-results}"
-mkdir -p "$OUT_DIR"
-
-# ---- machine ----------------------------------------------------------------------------------------
-cpu_model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
-echo
-echo "machine: $(nproc) CPUs, $cpu_model; load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+# shellcheck source=bench/build_bench.sh
+source "$here/build_bench.sh"
+build_bench metrics_bench
 
 # ---- timing cases -----------------------------------------------------------------------------------
 run_cmd=("$bench" "--benchmark_filter=$BENCH_FILTER" "--benchmark_repetitions=$REPETITIONS"
