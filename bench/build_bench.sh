@@ -2,12 +2,14 @@
 # Sourced by the bench/run_*_bench.sh scripts: builds one benchmark target in the release preset
 # with benchmarks on, and prints the machine line that heads every result.
 #
-#   source "$here/build_bench.sh"
+#   source "$(dirname "${BASH_SOURCE[0]}")/build_bench.sh"   # moves to the repository root
 #   build_bench controller_bench   # sets build_dir, bench (the binary) and OUT_DIR (created)
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
 build_bench() {
   local target="$1" root
-  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  root="$(pwd)"
   echo "+ cmake --preset release -DOPERANT_BUILD_BENCH=ON"
   cmake --preset release -DOPERANT_BUILD_BENCH=ON >/dev/null
   echo "+ cmake --build --preset release --target $target"

@@ -14,16 +14,12 @@
 # Output files: $OUT_DIR (default build/release/bench-results) gets controller_bench.json,
 # recorder_cost_N.json and controller_summary.txt.
 set -euo pipefail
-
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
-cd "$root"
+# shellcheck source=bench/build_bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/build_bench.sh"  # also moves to the repository root
 
 RUNS="${RUNS:-3}"
 MIN_TIME="${MIN_TIME:-60}"
 
-# shellcheck source=bench/build_bench.sh
-source "$here/build_bench.sh"
 build_bench controller_bench
 
 run_cmd=("$bench" "--benchmark_filter=BM_controller/" "--benchmark_repetitions=3"

@@ -14,17 +14,13 @@
 # and prometheus-cpp's contention disappears, so the script prints how much the operant threads
 # overlapped (cpu / (threads x real); 1.00 = fully parallel) and flags low overlap.
 set -euo pipefail
-
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/.." && pwd)"
-cd "$root"
+# shellcheck source=bench/build_bench.sh
+source "$(dirname "${BASH_SOURCE[0]}")/build_bench.sh"  # also moves to the repository root
 
 REPETITIONS="${REPETITIONS:-3}"
 BENCH_FILTER="${BENCH_FILTER:-.}"
 
 # ---- build ------------------------------------------------------------------------------------------
-# shellcheck source=bench/build_bench.sh
-source "$here/build_bench.sh"
 build_bench metrics_bench
 
 # ---- timing cases -----------------------------------------------------------------------------------
