@@ -12,9 +12,7 @@ namespace operant::controller {
 
 namespace {
 
-double seconds(clock::duration d) noexcept {
-  return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count()) * 1e-9;
-}
+double seconds(clock::duration d) noexcept { return std::chrono::duration<double>(d).count(); }
 // The time from one clock::stamp() to a later one; stamps read on two threads may be a few
 // nanoseconds out of order, which is zero, not a negative duration.
 std::chrono::nanoseconds elapsed(clock::time_point from, clock::time_point to) noexcept {

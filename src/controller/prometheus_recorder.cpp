@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <stdexcept>
 
 #include "operant/metrics/detail/cells.h"
@@ -221,15 +222,13 @@ class events_collector final : public m::collector {
       std::lock_guard lock(mu_);
       blocks.assign(blocks_.begin(), blocks_.end());
     }
-    m::detail::cell_reader r;
-    std::vector<std::uint64_t> cells(cells_);
     // Every block's cells, summed over threads, read once for all six families.
-    std::vector<std::vector<std::uint64_t>> values;
-    values.reserve(blocks.size());
-    for (const auto& [name, b] : blocks) {
-      r.u64_range(b.slot, cells_, cells.data());
-      values.push_back(cells);
+    m::detail::cell_reader r;
+    std::vector<std::uint64_t> cells(blocks.size() * cells_);
+    for (std::size_t k = 0; k < blocks.size(); ++k) {
+      r.u64_range(blocks[k].second.slot, cells_, cells.data() + k * cells_);
     }
+    // Cumulative bucket counts of the histogram at c into `cumulative`; returns its sum in seconds.
     const auto hist = [&](const m::histogram::config& cfg, std::span<const std::uint64_t> c,
                           std::vector<std::uint64_t>& cumulative) {
       const std::size_t n = cfg.bounds.size();
@@ -240,24 +239,28 @@ class events_collector final : public m::collector {
     std::vector<std::uint64_t> cumulative;
     const auto each = [&](std::size_t family, auto&& write) {
       out.begin_family(descs_[family]);
-      for (std::size_t k = 0; k < blocks.size(); ++k) write(blocks[k].first, blocks[k].second, values[k]);
+      for (std::size_t k = 0; k < blocks.size(); ++k) {
+        write(blocks[k].first, blocks[k].second, std::span(cells).subspan(k * cells_, cells_));
+      }
       out.end_family();
     };
     const auto type_name = [](std::size_t t) { return to_string(static_cast<event_type>(t)); };
-    each(0, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+    each(0, [&](const std::string& name, const block_info& b, std::span<const std::uint64_t> v) {
       for (std::size_t t = 0; t < event_type_count; ++t) {
         const std::string_view lv[2] = {name, type_name(t)};
         out.counter(lv, static_cast<double>(v[t]), b.created, nullptr);
       }
     });
-    each(1, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+    each(1, [&](const std::string& name, const block_info& b, std::span<const std::uint64_t> v) {
       for (std::size_t t = 0; t < 2; ++t) {
         const std::string_view lv[2] = {name, type_name(t)};
-        hist(duration_cfg_, std::span(v).subspan(duration_at(t)), cumulative);
-        out.counter(lv, static_cast<double>(cumulative.back()), b.created, nullptr);
+        const auto buckets = v.subspan(duration_at(t), nd_ + 1);  // every attempt is in one
+        out.counter(lv, static_cast<double>(std::accumulate(buckets.begin(), buckets.end(),
+                                                            std::uint64_t{0})),
+                    b.created, nullptr);
       }
     });
-    each(2, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+    each(2, [&](const std::string& name, const block_info& b, std::span<const std::uint64_t> v) {
       for (std::size_t t = 0; t < 2; ++t) {
         const std::string_view lv[2] = {name, type_name(t)};
         out.counter(lv, static_cast<double>(v[errors_at + t]), b.created, nullptr);
@@ -273,17 +276,17 @@ class events_collector final : public m::collector {
       h.created = created;
       out.histogram(lv, h);
     };
-    each(3, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+    each(3, [&](const std::string& name, const block_info& b, std::span<const std::uint64_t> v) {
       for (std::size_t t = 0; t < 2; ++t) {
         const std::string_view lv[2] = {name, type_name(t)};
-        write_hist(duration_cfg_, lv, std::span(v).subspan(duration_at(t)), b.created);
+        write_hist(duration_cfg_, lv, v.subspan(duration_at(t)), b.created);
       }
     });
-    each(4, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+    each(4, [&](const std::string& name, const block_info& b, std::span<const std::uint64_t> v) {
       const std::string_view lv[1] = {name};
-      write_hist(in_queue_cfg_, lv, std::span(v).subspan(in_queue_at), b.created);
+      write_hist(in_queue_cfg_, lv, v.subspan(in_queue_at), b.created);
     });
-    each(5, [&](const std::string& name, const block_info& b, const std::vector<std::uint64_t>& v) {
+    each(5, [&](const std::string& name, const block_info& b, std::span<const std::uint64_t> v) {
       const std::string_view lv[1] = {name};
       out.counter(lv, static_cast<double>(v[static_cast<std::size_t>(event_type::requeue)]),
                   b.created, nullptr);
